@@ -1,0 +1,168 @@
+"""Activation and shutdown: the glue between settings, profile, patcher, recorder and sink.
+
+``activate`` runs at most once per process. If anything in it fails, one line goes to stderr and the program
+runs untraced. At exit the footer is written and the root process (not its children) reduces the streams to
+the telemetry document and prints one summary line on stderr.
+"""
+
+import atexit
+import importlib
+import os
+import sys
+
+import wrapt
+
+from parity_tracer import faults, wrapper
+from parity_tracer.capture import Recorder
+from parity_tracer.hooks import Patcher
+from parity_tracer.settings import ENV_PREFIX, Settings, default_out_dir
+from parity_tracer.sink import Sink, header_fields
+from parity_tracer.targets import load_targets_file, with_prefix
+
+ROOT_PID_ENV = ENV_PREFIX + "ROOT_PID"
+
+_agent = None
+
+
+class Agent:
+    def __init__(self, settings, sink, recorder, patcher, profile):
+        self.settings = settings
+        self.sink = sink
+        self.recorder = recorder
+        self.patcher = patcher
+        self.profile = profile
+        self.out_dir = sink.out_dir
+        self.exit_hooks = []
+        self._shut = False
+
+    def emit(self, kind, **fields):
+        self.sink.write(kind, fields)
+
+    def module_name(self, canonical):
+        """The real name of a profile module (``ptycho.x``) under the configured module prefix."""
+        root = getattr(self.profile, "ROOT", "ptycho")
+        prefix = self.settings.module_prefix
+        if prefix and (canonical == root or canonical.startswith(root + ".")):
+            return prefix + canonical[len(root):]
+        return canonical
+
+    def on_import(self, canonical_module, fn):
+        """Run ``fn(agent, module)`` once the module is imported (at once if it already is); never raises."""
+        name = self.module_name(canonical_module)
+
+        def hook(module):
+            try:
+                with wrapper.busy():
+                    fn(self, module)
+            except Exception as exc:
+                try:
+                    self.recorder.failed("hook", name, exc)
+                except Exception:
+                    pass
+
+        try:
+            faults.check("hook")
+            wrapt.register_post_import_hook(hook, name)
+        except Exception as exc:
+            self.recorder.failed("hook", name, exc)
+
+    def is_root(self):
+        return os.environ.get(ROOT_PID_ENV) == str(os.getpid())
+
+    def shutdown(self):
+        """Exit hooks, footer, then (root process only) reduce. Never raises."""
+        if self._shut:
+            return
+        self._shut = True
+        in_child = self.sink._pid is not None and os.getpid() != self.sink._pid
+        with wrapper.busy():
+            for hook in self.exit_hooks:
+                try:
+                    hook(self)
+                except Exception as exc:
+                    self.recorder.failed("capture", getattr(hook, "__name__", "exit hook"), exc)
+            wrapper.set_enabled(False)
+            errors = dict(self.recorder.errors)
+            for layer, n in self.sink.errors.items():
+                errors[layer] = errors.get(layer, 0) + n
+            try:
+                self.sink.close({"errors": errors, "patches": self.patcher.summary()})
+            except Exception:
+                pass
+            if in_child or not self.is_root() or not self.settings.reduce_at_exit:
+                return
+            line = _reduce_at_exit(self.out_dir, self.settings, sum(errors.values()))
+            if line:
+                _say(line)
+
+
+def _reduce_at_exit(out_dir, settings, n_errors):
+    try:
+        faults.check("reduce")
+        from parity_tracer import reduce as reducer
+        line = reducer.reduce_to_file([os.path.join(out_dir, "streams")],
+                                      os.path.join(out_dir, "parity_telemetry.json"),
+                                      pipeline=settings.pipeline, scenario=settings.scenario)
+    except Exception as exc:
+        line = "parity_tracer: reduce failed (%s: %s); streams kept in %s" % (
+            type(exc).__name__, exc, os.path.join(out_dir, "streams"))
+    if n_errors:
+        line += " [%d tracer error%s recorded]" % (n_errors, "" if n_errors == 1 else "s")
+    return line
+
+
+def _say(line):
+    try:
+        sys.stderr.write(line.rstrip("\n") + "\n")
+        sys.stderr.flush()
+    except Exception:
+        pass
+
+
+def load_points(settings):
+    """The capture points: a targets file when given, else the profile's; re-rooted for a module prefix."""
+    profile = importlib.import_module("parity_tracer.profiles." + settings.profile)
+    points = load_targets_file(settings.targets) if settings.targets else list(profile.capture_points())
+    if settings.module_prefix:
+        points = with_prefix(points, settings.module_prefix, getattr(profile, "ROOT", "ptycho"))
+    return profile, points
+
+
+def activate(settings=None, argv=None):
+    """Start tracing in this process. Returns the agent, or None when tracing could not start."""
+    global _agent
+    if _agent is not None:
+        return _agent
+    settings = settings or Settings.from_env()
+    try:
+        faults.check("activation")
+        if not settings.out_dir:
+            settings.out_dir = default_out_dir(settings.scenario or settings.pipeline)
+        settings.out_dir = os.path.abspath(settings.out_dir)
+        # Children inherit the output directory; only the first process reduces at exit.
+        os.environ.setdefault(ROOT_PID_ENV, str(os.getpid()))
+        os.environ[ENV_PREFIX + "OUT"] = settings.out_dir
+        profile, points = load_points(settings)
+        sink = Sink(settings.out_dir, header_fields(settings, sys.argv if argv is None else argv))
+        sink.open()
+        recorder = Recorder(sink, strict=settings.strict)
+        patcher = Patcher(points, recorder, sink.write)
+        agent = Agent(settings, sink, recorder, patcher, profile)
+        setup = getattr(profile, "setup", None)
+        if setup is not None:
+            setup(agent)
+        wrapper.set_enabled(True)
+        patcher.install()
+        atexit.register(agent.shutdown)
+    except Exception as exc:
+        wrapper.set_enabled(False)
+        _say("parity_tracer: tracing disabled, activation failed (%s: %s)" % (type(exc).__name__, exc))
+        if settings.strict:
+            raise
+        return None
+    _agent = agent
+    return agent
+
+
+def current():
+    return _agent

@@ -1,0 +1,143 @@
+"""The per-process JSONL stream.
+
+One file per process, one event per line, each line written by a single ``os.write`` on an ``O_APPEND``
+descriptor as soon as it is made: a killed process leaves every completed event readable. A forked child
+notices the pid change and opens a file of its own (``os.register_at_fork`` also resets the lock, which another
+thread may have held at fork time).
+"""
+
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+
+from parity_tracer import faults, jsonio
+
+STREAM_FORMAT = "parity-tracer-stream/1"
+
+
+class SinkUnavailable(RuntimeError):
+    """The output directory cannot be written; the program then runs untraced."""
+
+
+class Sink:
+    def __init__(self, out_dir, header_fields):
+        self.out_dir = os.path.abspath(out_dir)
+        self.stream_dir = os.path.join(self.out_dir, "streams")
+        self.header_fields = dict(header_fields)
+        self.errors = {}          # failures of the sink itself (the recorder counts the rest)
+        self.events = 0
+        self.dropped = 0
+        self.path = None
+        self._fd = None
+        self._pid = None
+        self._seq = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._reset_lock)
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def open(self):
+        try:
+            os.makedirs(self.stream_dir, mode=0o755, exist_ok=True)
+            self._open_file()
+        except OSError as exc:
+            raise SinkUnavailable("cannot write %s: %s" % (self.stream_dir, exc.strerror or exc))
+
+    def _open_file(self):
+        pid = os.getpid()
+        name = "events-%s-%d-%s.jsonl" % (socket.gethostname().split(".")[0] or "host", pid, uuid.uuid4().hex[:8])
+        path = os.path.join(self.stream_dir, name)
+        # 0o644: readable by the maintainer's tools, never world-writable
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        self._pid = pid
+        self._seq = 0
+        self.events = 0
+        self.path = path
+        header = dict(self.header_fields)
+        header.update({"format": STREAM_FORMAT, "ppid": os.getppid()})
+        self._write_locked("header", header)
+
+    def _reset_lock(self):
+        self._lock = threading.Lock()
+
+    def close(self, footer_fields=None):
+        with self._lock:
+            if self._closed or self._fd is None:
+                return
+            if os.getpid() == self._pid and footer_fields is not None:
+                fields = dict(footer_fields)
+                fields["events"] = self.events + 1
+                fields["dropped"] = self.dropped
+                self._write_locked("footer", fields)
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+            self._closed = True
+
+    # -- writing -------------------------------------------------------------------------------------------
+    def write(self, kind, fields):
+        """Write one event; never raises (failures are counted and the event is dropped)."""
+        try:
+            with self._lock:
+                if self._closed:
+                    self.dropped += 1
+                    return
+                if os.getpid() != self._pid:
+                    self._open_file()   # forked child: its own file, its own header
+                self._write_locked(kind, fields)
+        except Exception:
+            self._count("sink")
+            self.dropped += 1
+
+    def _write_locked(self, kind, fields):
+        event = {"kind": kind, "seq": self._seq, "t": time.time(), "pid": self._pid}
+        event.update(fields)
+        try:
+            faults.check("serialize")
+            line = jsonio.dumps(event) + b"\n"
+        except Exception as exc:
+            self._count("serialize")
+            line = jsonio.dumps({"kind": "tracer_error", "seq": self._seq, "t": event["t"], "pid": self._pid,
+                                 "layer": "serialize", "target": fields.get("source") or fields.get("target"),
+                                 "error": type(exc).__name__, "message": "event of kind %r dropped" % kind}) + b"\n"
+        faults.check("sink")
+        view = memoryview(line)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self._seq += 1
+        self.events += 1
+
+    def _count(self, layer):
+        self.errors[layer] = self.errors.get(layer, 0) + 1
+
+
+def header_fields(settings, argv):
+    """What a stream's header says about the process, without importing anything new."""
+    packages = {}
+    for name in ("numpy", "wrapt", "orjson", "tensorflow", "keras", "tf_keras"):
+        mod = sys.modules.get(name)
+        version = getattr(mod, "__version__", None) if mod is not None else None
+        if version is None and name == "wrapt" and mod is not None:
+            version = getattr(mod, "__version__", None) or ".".join(map(str, getattr(mod, "version_info", ())[:3]))
+        if version:
+            packages[name] = str(version)
+    from parity_tracer import __version__
+    return {
+        "argv": list(argv),
+        "cwd": os.getcwd(),
+        "executable": sys.executable,
+        "python": "%d.%d.%d" % sys.version_info[:3],
+        "packages": packages,
+        "tracer_version": __version__,
+        "pipeline": settings.pipeline,
+        "scenario": settings.scenario,
+        "profile": settings.profile,
+        "config": settings.public(),
+    }
