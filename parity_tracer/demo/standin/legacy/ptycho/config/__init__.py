@@ -1,0 +1,1 @@
+"""Configuration dataclasses (stand-in)."""

@@ -1,0 +1,1 @@
+"""Driver scripts for the stand-in packages (each also runs as a plain script)."""
