@@ -104,7 +104,8 @@ class Recorder:
         self._counts = {}
         self._originals = {}
         self._lock = threading.Lock()
-        self.observers = []   # callables run after every traced call (e.g. watching a config dict)
+        # callables ``observer(call, phase)`` run as every traced call begins and ends (e.g. watching a dict)
+        self.observers = []
 
     # -- bookkeeping ---------------------------------------------------------------------------------------
     def register_original(self, point, original):
@@ -139,6 +140,7 @@ class Recorder:
         stack.append(call)
         with self._lock:
             self._counts[point.canonical] = self._counts.get(point.canonical, 0) + 1
+        self._observe(call, "begin")
         before = resolve_handler(point.before)
         if before is not None:
             try:
@@ -161,9 +163,12 @@ class Recorder:
                 after(call)
             except Exception as err:
                 self.failed("capture", call.point, err)
+        self._observe(call, "end")
+
+    def _observe(self, call, phase):
         for observer in self.observers:
             try:
-                observer(call)
+                observer(call, phase)
             except Exception as err:
                 self.failed("capture", call.point, err)
 

@@ -1,0 +1,1 @@
+"""Capture profiles: the target knowledge of the capture side."""
