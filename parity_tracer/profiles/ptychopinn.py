@@ -265,7 +265,9 @@ def after_raw_data(call):
 def after_generate_grouped_data(call):
     dset = call.result
     diff = dset.get("diffraction") if isinstance(dset, dict) else None
+    # nsamples means "groups" on main but "samples per scan point" on legacy: the group count is the result's
     meta = _meta(diff, call, K=call.arg("K", 1), nsamples=call.arg("nsamples", 2))
+    meta["group_count"] = meta["count"]
     meta["group_limit"] = meta["nsamples"]
     call.stage("pre_normalization_diffraction", diff, metadata=meta)
     call.stage("grouped_diffraction", diff, metadata=meta)
