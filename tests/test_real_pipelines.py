@@ -1,0 +1,95 @@
+"""Opt-in: trace the REAL PtychoPINN pipelines of a checkout you provide (target-api §7 small configurations).
+
+    PARITY_TRACER_PTYCHO_LEGACY=/path/to/dose_experiments-checkout  PARITY_TRACER_PTYCHO_LEGACY_PYTHON=/legacy/venv/bin/python
+    PARITY_TRACER_PTYCHO_MODERN=/path/to/main-checkout              PARITY_TRACER_PTYCHO_MODERN_PYTHON=/modern/venv/bin/python
+    python -m pytest tests/test_real_pipelines.py -m real
+
+Each case runs the pipeline untraced and traced (about a minute each on 2 cores) and requires the same exit
+code, the same printed shapes and keys, the same output files, and a valid telemetry document with 6/6 required
+stages. Skipped when the variables are unset. Nothing here downloads or builds PtychoPINN.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SITECUSTOMIZE_DIR, clean_env, run_py
+
+pytestmark = [pytest.mark.real, pytest.mark.slow]
+DRIVERS = Path(__file__).resolve().parent / "real"
+
+
+def _checkout(kind):
+    path = os.environ.get("PARITY_TRACER_PTYCHO_" + kind)
+    if not path or not os.path.isdir(os.path.join(path, "ptycho")):
+        pytest.skip("set PARITY_TRACER_PTYCHO_%s to a PtychoPINN checkout to run this test" % kind)
+    return Path(path), os.environ.get("PARITY_TRACER_PTYCHO_%s_PYTHON" % kind, sys.executable)
+
+
+def _shapes(stdout):
+    """The lines the drivers print about shapes and keys (loss values differ run to run: unseeded training)."""
+    keep = re.compile(r"^(stitched_obj|YY_ground_truth|train_output keys|train_eval keys|reconstructed_obj|result keys)")
+    return [l for l in stdout.splitlines() if keep.match(l)]
+
+
+def _files(folder):
+    return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*") if p.is_file())
+
+
+def _pair(tmp_path, checkout, python, driver, args, route, cwd_is_repo):
+    env_common = dict(TF_CPP_MIN_LOG_LEVEL="2", PTYCHO_MEMOIZE_KEY_MODE="dataset", PTYCHO_DISABLE_MEMOIZE="1")
+    results = {}
+    for mode in ("plain", "traced"):
+        work = tmp_path / mode
+        work.mkdir()
+        cwd = checkout if cwd_is_repo else work
+        run_args = [DRIVERS / driver] + [a.replace("{work}", str(work)) for a in args]
+        if mode == "plain":
+            env = clean_env(PYTHONPATH=[checkout], **env_common)
+            cmd = [python] + run_args
+        elif route == "env":
+            env = clean_env(PYTHONPATH=[checkout, SITECUSTOMIZE_DIR], PARITY_TRACER=1,
+                            PARITY_TRACER_OUT=work / "trace", **env_common)
+            cmd = [python] + run_args
+        else:
+            env = clean_env(PYTHONPATH=[checkout, REPO], **env_common)
+            cmd = [python, "-m", "parity_tracer", "run", "--out", work / "trace"] + run_args
+        results[mode] = subprocess.run([str(c) for c in cmd], cwd=str(cwd), env=env, capture_output=True,
+                                       text=True, timeout=1800)
+    return results["plain"], results["traced"]
+
+
+def _check(plain, traced, tmp_path, out_subdir=None):
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    assert traced.returncode == plain.returncode, traced.stderr[-3000:]
+    assert _shapes(traced.stdout) == _shapes(plain.stdout)
+    assert "6/6 required stages" in traced.stderr and "(valid)" in traced.stderr
+    if out_subdir:
+        assert _files(tmp_path / "traced" / out_subdir) == _files(tmp_path / "plain" / out_subdir)
+    v = run_py(["-m", "parity_tracer", "validate", tmp_path / "traced" / "trace" / "parity_telemetry.json"],
+               cwd=tmp_path)
+    assert v.returncode == 0, v.stdout + v.stderr
+
+
+def test_legacy_dose_gs2_env_route(tmp_path):
+    checkout, python = _checkout("LEGACY")
+    plain, traced = _pair(tmp_path, checkout, python, "legacy_dose_min.py", ["2"], "env", cwd_is_repo=False)
+    _check(plain, traced, tmp_path)
+
+
+@pytest.mark.parametrize("gridsize", ["1", "2"])
+def test_modern_grid_lines(tmp_path, gridsize):
+    checkout, python = _checkout("MODERN")
+    plain, traced = _pair(tmp_path, checkout, python, "modern_grid_lines_min.py", [gridsize, "{work}/gl_out"],
+                          "run", cwd_is_repo=True)
+    _check(plain, traced, tmp_path, out_subdir="gl_out")
+
+
+def test_modern_legacy_equivalent_gs2(tmp_path):
+    checkout, python = _checkout("MODERN")
+    plain, traced = _pair(tmp_path, checkout, python, "modern_legacy_equivalent.py", ["2"], "run", cwd_is_repo=True)
+    _check(plain, traced, tmp_path)
