@@ -52,6 +52,16 @@ def stages(events):
     return [e["stage"] for e in events if e["kind"] == "stage"]
 
 
+class ListSink:
+    """An in-memory sink for in-process tests of the wrapper and hooks."""
+
+    def __init__(self):
+        self.events = []
+
+    def write(self, kind, fields):
+        self.events.append(dict(fields, kind=kind))
+
+
 def strip_tracer_lines(stderr):
     """stderr without our single summary/warning line."""
     return "\n".join(l for l in stderr.splitlines() if not l.startswith("parity_tracer:"))

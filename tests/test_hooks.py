@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from conftest import ListSink
 from parity_tracer import wrapper
 from parity_tracer.capture import Recorder
 from parity_tracer.hooks import Patcher
@@ -16,14 +17,6 @@ SEEN = []
 
 def record(call):
     SEEN.append(call.source)
-
-
-class ListSink:
-    def __init__(self):
-        self.events = []
-
-    def write(self, kind, fields):
-        self.events.append(dict(fields, kind=kind))
 
 
 @pytest.fixture
