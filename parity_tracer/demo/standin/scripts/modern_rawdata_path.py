@@ -7,7 +7,10 @@
 ``train_pinn.train_eval`` -> ``tf_helper.reassemble_position``.
 
     python modern_rawdata_path.py [--pkg ptycho] [--layout modern|legacy] [--source sim|npz]
-                                  [--npz FILE] [--gridsize 1|2]
+                                  [--npz FILE] [--gridsize 1|2] [--normalize-gain G]
+
+``--normalize-gain G`` (demo switch, modern layout) sets ``cfg['demo.normalize_gain']``: modern
+``raw_data.normalize_data`` multiplies its factor by G (see ``python -m parity_tracer demo``).
 """
 import argparse
 import inspect
@@ -43,6 +46,9 @@ def main(argv=None):
     ap.add_argument('--nepochs', type=int, default=2)
     ap.add_argument('--nphotons', type=float, default=1e9)
     ap.add_argument('--object-big', type=int, choices=[0, 1], default=1)
+    ap.add_argument('--normalize-gain', type=float, default=None,
+                    help="demo switch (modern layout): cfg['demo.normalize_gain'], an extra factor in "
+                         "raw_data.normalize_data -- a deliberate normalization difference")
     args = ap.parse_args(argv)
 
     pkg = args.pkg
@@ -51,6 +57,8 @@ def main(argv=None):
     params.cfg.update({'N': args.N, 'gridsize': 1, 'data_source': 'generic', 'nphotons': args.nphotons,
                        'nepochs': args.nepochs, 'batch_size': 16, 'probe.trainable': False,
                        'intensity_scale.trainable': True, 'object.big': bool(args.object_big)})
+    if args.normalize_gain is not None:
+        params.cfg['demo.normalize_gain'] = args.normalize_gain
     probe = _common.sub(pkg, 'probe')
     diffsim = _common.sub(pkg, 'diffsim')
     raw_data = _common.sub(pkg, 'raw_data')

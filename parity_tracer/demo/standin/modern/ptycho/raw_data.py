@@ -239,8 +239,16 @@ def get_neighbor_indices(xcoords, ycoords, K=3):
     return np.argsort(d2, axis=1, kind='stable')[:, :K + 1]
 
 
+# Demo switch (``python -m parity_tracer demo`` only; not in PtychoPINN): when params.cfg holds this key, its value
+# multiplies the normalization factor below -- a deliberate normalization difference that enters at the
+# grouped_X_full stage. Absent (the default), normalize_data is exactly the formula in its docstring.
+DEMO_NORMALIZE_GAIN_KEY = 'demo.normalize_gain'
+
+
 def normalize_data(dset: dict, N: int) -> np.ndarray:
     """X_full = diffraction * sqrt((N/2)^2 / mean(sum diffraction^2)); float64 math, float32 out."""
     X_full = np.asarray(dset['diffraction'], dtype=np.float64)
     X_full_norm = np.sqrt(((N / 2) ** 2) / np.mean(np.sum(X_full ** 2, axis=(1, 2))))
+    if DEMO_NORMALIZE_GAIN_KEY in params.cfg:
+        X_full_norm = X_full_norm * float(params.cfg[DEMO_NORMALIZE_GAIN_KEY])
     return (X_full_norm * X_full).astype(np.float32)
