@@ -11,7 +11,7 @@ import sys
 USAGE = """usage: python -m parity_tracer COMMAND [options]
 
 commands:
-  run [--out DIR] [--pipeline NAME] [--scenario NAME] [--targets FILE] [--no-arrays] [--no-reduce]
+  run [--out DIR] [--pipeline NAME] [--scenario NAME] [--targets FILE] [--no-arrays] [--no-reduce] [--save-raw-data]
       script.py [args...] | -m module [args...]
                           run a program exactly like python, traced; reduce into DIR at exit
   reduce STREAMS... -o parity_telemetry.json [--pipeline NAME] [--scenario NAME]
@@ -33,6 +33,7 @@ _SUBCOMMANDS = {
 
 _RUN_VALUE_OPTIONS = {"--out": "out_dir", "--pipeline": "pipeline", "--scenario": "scenario", "--targets": "targets"}
 _RUN_FLAGS = {"--no-arrays": ("save_arrays", False), "--no-reduce": ("reduce_at_exit", False),
+              "--save-raw-data": ("save_raw_data", True),
               "--strict": ("strict", True)}
 
 
@@ -98,7 +99,6 @@ def run_main(args):
         setattr(settings, key, value)
     if not settings.out_dir:
         label = target.split(".")[-1] if module else os.path.splitext(os.path.basename(target))[0]
-        settings.scenario = settings.scenario
         settings.out_dir = _default_out(settings, label)
     if agent.activate(settings, argv=[target] + rest) is not None:
         _trace_children(settings)

@@ -1016,6 +1016,8 @@ def _inference(run, stages):
                       "phase_npy": run.doc_path(paths.get("phase_npy")),
                       "amplitude_png": pngs["amplitude_png"], "phase_png": pngs["phase_png"]},
         "source": _str(e.get("source")),
+        "predictions": _int(e.get("predictions")),
+        "norm_Y_I": _num(e.get("norm_Y_I")),
     }, (amp, phase), paths
 
 
@@ -1128,6 +1130,13 @@ def _stage_ratios(stages, inference, comparison):
 
 # -- tracer block --------------------------------------------------------------------------------------------------
 
+def _artifact_entry(run, ev):
+    path = ev.get("path")
+    resolved = run.resolve(path, ev["pid"]) if isinstance(path, str) else None
+    return {"name": _str(ev.get("name")), "path": run.doc_path(resolved) if resolved is not None else _str(path),
+            "source": _str(ev.get("source"))}
+
+
 def _tracer_block(run, absent_optional, other_stages, duplicates):
     errors = {}
     footers = {}
@@ -1178,6 +1187,7 @@ def _tracer_block(run, absent_optional, other_stages, duplicates):
         "patches": {"patched": patched, "missing": missing, "failed": failed, "not_imported": not_imported},
         "optional_stages_absent": absent_optional,
         "other_stages": other_stages,
+        "artifacts": _capped(run, [_artifact_entry(run, ev) for ev in run.kind("artifact")], "artifacts"),
         "notes": list(run.notes),
     }
 

@@ -31,6 +31,7 @@ class Settings:
     module_prefix: Optional[str] = None    # e.g. the demo's namespaced copy of the target package
     strict: bool = False                   # re-raise tracer errors (tests only)
     save_arrays: bool = True               # stitched / ground-truth .npy files in the output directory
+    save_raw_data: bool = False            # the simulated/loaded train data as arrays/raw_data.npz (large)
     reduce_at_exit: bool = True
     extra: dict = field(default_factory=dict)
 
@@ -47,6 +48,7 @@ class Settings:
             module_prefix=get("MODULE_PREFIX") or None,
             strict=_flag(get("STRICT"), False),
             save_arrays=_flag(get("SAVE_ARRAYS"), True),
+            save_raw_data=_flag(get("SAVE_RAW_DATA"), False),
             reduce_at_exit=_flag(get("REDUCE"), True),
         )
 
@@ -56,6 +58,7 @@ class Settings:
         pairs = {"OUT": self.out_dir, "PIPELINE": self.pipeline, "SCENARIO": self.scenario,
                  "TARGETS": self.targets, "PROFILE": self.profile, "MODULE_PREFIX": self.module_prefix,
                  "STRICT": "1" if self.strict else None, "SAVE_ARRAYS": None if self.save_arrays else "0",
+                 "SAVE_RAW_DATA": "1" if self.save_raw_data else None,
                  "REDUCE": None if self.reduce_at_exit else "0"}
         env.update({ENV_PREFIX + k: v for k, v in pairs.items() if v is not None})
         return env

@@ -32,7 +32,9 @@ INFERENCE_SOURCES = (
 class StageRule:
     name: str
     required: bool
-    sources: Tuple[str, ...]             # preference order: earlier ranks better, unknown sources rank last
+    # preference order: earlier ranks better, unknown sources rank last; a tuple entry ranks its sources
+    # equally (then role and stream order decide)
+    sources: Tuple[object, ...]
     equivalents: Tuple[str, ...] = ()    # sources that play this stage's role on the grid "lines" path
     equivalent_note: Optional[str] = None
     absent_reason: str = ""
@@ -41,7 +43,8 @@ class StageRule:
 STAGE_RULES: Dict[str, StageRule] = {r.name: r for r in (
     StageRule(
         "raw_diffraction", True,
-        ("ptycho.raw_data::RawData.from_simulation", "ptycho.raw_data::RawData.from_file",
+        # the RawData path builds train and test sets one after the other, simulated or loaded: equal rank
+        (("ptycho.raw_data::RawData.from_simulation", "ptycho.raw_data::RawData.from_file"),
          "ptycho.diffsim::illuminate_and_diffract", _MK_SIMDATA),
         absent_reason="no simulation or file load was captured (RawData.from_simulation/from_file, "
                       "illuminate_and_diffract, mk_simdata): the run did not reach it or it was not patched"),
@@ -88,9 +91,12 @@ ABSENT_REASON_UNKNOWN_STAGE = "not captured"
 def source_rank(stage: str, source: Optional[str]) -> int:
     """Position of ``source`` in the stage's preference list; unknown sources rank after all known ones."""
     rule = STAGE_RULES.get(stage)
-    if rule is None or source not in rule.sources:
-        return len(rule.sources) if rule is not None else 0
-    return rule.sources.index(source)
+    if rule is None:
+        return 0
+    for rank, entry in enumerate(rule.sources):
+        if source == entry or (isinstance(entry, tuple) and source in entry):
+            return rank
+    return len(rule.sources)
 
 
 def is_equivalent(stage: str, source: Optional[str]) -> bool:

@@ -208,6 +208,31 @@ def _save_array(name, value, source):
     return path
 
 
+def _save_raw_data(call, arrays):
+    """The first (train) simulated data set as ``arrays/raw_data.npz`` for the maintainer bundle (spec §4.1).
+
+    Off by default (``--save-raw-data`` / ``PARITY_TRACER_SAVE_RAW_DATA=1``): at production sizes it is the
+    largest thing the tracer could write.
+    """
+    agent = _state.agent
+    if agent is None or not agent.settings.save_raw_data or "raw_data_npz" in _state.saved:
+        return
+    kept = {}
+    for key, value in arrays.items():
+        arr = _as_array(value)
+        if arr is not None:
+            kept[key] = np.ascontiguousarray(arr)
+    if not kept:
+        return
+    folder = os.path.join(agent.out_dir, "arrays")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "raw_data.npz")
+    np.savez(path, **kept)
+    _state.saved["raw_data_npz"] = path
+    call.emit("artifact", name="raw_data_npz", path=os.path.relpath(path, agent.out_dir), source=call.source,
+              contents=sorted(kept))
+
+
 # -- raw diffraction ---------------------------------------------------------------------------------------------
 
 def before_mk_simdata(call):
@@ -229,6 +254,11 @@ def after_mk_simdata(call):
         call.emit("intensity_scale", what="simulation", value=_scalar(scale), previous=None, source=call.source,
                   detail={"role": role})
     if role == "train":
+        coords = _first(result, 6)
+        _save_raw_data(call, {"diffraction": X, "Y_I": _first(result, 1), "Y_phi": _first(result, 2),
+                              "object": _first(result, 4), "probe": _cfg().get("probe"),
+                              "coords_nominal": _first(coords, 0), "coords_true": _first(coords, 1),
+                              "intensity_scale": scale})
         call.emit("dataset", type="simulated", path=None, checksum=None, source=call.source,
                   chain="ptycho.diffsim.mk_simdata: grid 'lines' simulation (disk-memoized)%s" % (
                       ", served from the memo cache" if cache_hit else ""))
@@ -255,6 +285,10 @@ def after_raw_data(call):
     else:
         call.emit("dataset", type="simulated", path=None, checksum=None, source=call.source,
                   chain="RawData.from_simulation: patches of objectGuess illuminated by probeGuess")
+        fields = vars(raw) if hasattr(raw, "__dict__") else {}
+        _save_raw_data(call, {k: fields.get(k) for k in ("diff3d", "xcoords", "ycoords", "xcoords_start",
+                                                         "ycoords_start", "probeGuess", "objectGuess",
+                                                         "scan_index")})
         obj = call.arg("objectGuess", 3)
         if obj is not None:
             _save_ground_truth(obj, call.source)
@@ -577,8 +611,11 @@ def after_stitch(call):
     part = call.arg("part", 2)
     if call.point.attr in ("reassemble_position",):
         part = "complex"
-    _inference(call, call.result, {"count": _count(call.result), "gridsize": _gridsize(), "group_limit": None},
-               part=part or "amp")
+    predictions = _count(call.args[0] if call.args else None)
+    norm = call.arg("norm_Y_I", 1 if call.point.attr in ("stitch_predictions", "reassemble") else None)
+    meta = {"count": _count(call.result), "gridsize": _gridsize(), "group_limit": predictions,
+            "predictions": predictions}
+    _inference(call, call.result, meta, part=part or "amp", norm_Y_I=_scalar(norm) if norm is not None else None)
 
 
 def after_run_pinn_inference(call):
@@ -586,7 +623,7 @@ def after_run_pinn_inference(call):
                note="model output patches before stitching")
 
 
-def _inference(call, stitched, meta, part):
+def _inference(call, stitched, meta, part, norm_Y_I=None):
     arr = _as_array(stitched)
     if arr is None:
         return
@@ -608,7 +645,7 @@ def _inference(call, stitched, meta, part):
     call.emit("inference", source=call.source, part=part, stitched_shape=squeezed[-2:],
               amplitude=call.recorder.summarize(amp, call) if amp is not None else None,
               phase=call.recorder.summarize(phase, call) if phase is not None else None,
-              group_limit=meta.get("group_limit"), predictions=meta.get("predictions"),
+              group_limit=meta.get("group_limit"), predictions=meta.get("predictions"), norm_Y_I=norm_Y_I,
               artifacts={k: os.path.relpath(v, _state.agent.out_dir) for k, v in artifacts.items() if v})
 
 
