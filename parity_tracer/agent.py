@@ -9,6 +9,7 @@ import atexit
 import importlib
 import os
 import sys
+import threading
 
 import wrapt
 
@@ -33,6 +34,7 @@ class Agent:
         self.profile = profile
         self.out_dir = sink.out_dir
         self.exit_hooks = []
+        self.pid = os.getpid()    # the process that activated; a forked child is a copy of it
         self._shut = False
 
     def emit(self, kind, **fields):
@@ -74,9 +76,11 @@ class Agent:
         if self._shut:
             return
         self._shut = True
-        in_child = self.sink._pid is not None and os.getpid() != self.sink._pid
+        # A forked child shares the parent's program state: its exit facts (cfg snapshot, ...) are the
+        # parent's to report, so it only writes its footer (when it has a stream of its own) and never reduces.
+        forked = os.getpid() != self.pid
         with wrapper.busy():
-            for hook in self.exit_hooks:
+            for hook in () if forked else self.exit_hooks:
                 try:
                     hook(self)
                 except Exception as exc:
@@ -89,20 +93,53 @@ class Agent:
                 self.sink.close({"errors": errors, "patches": self.patcher.summary()})
             except Exception:
                 pass
-            if in_child or not self.is_root() or not self.settings.reduce_at_exit:
+            if forked or not self.is_root() or not self.settings.reduce_at_exit:
                 return
             line = _reduce_at_exit(self.out_dir, self.settings, sum(errors.values()))
             if line:
                 _say(line)
 
 
+def _after_fork_in_child():
+    # Runs in every forked child (no logging, no imports here: ddtrace PR #18900). Locks another thread may
+    # have held at fork time are replaced; error counts start from zero (the parent's footer reports its own).
+    agent = _agent
+    if agent is None:
+        return
+    agent.recorder.errors = {}
+    agent.recorder._lock = threading.Lock()
+    agent.patcher._lock = threading.RLock()
+
+
+def _watch_multiprocessing(agent, util):
+    """multiprocessing's fork children leave through ``os._exit``: atexit never runs there (coverage.py #310,
+    #879). multiprocessing runs its after-fork callbacks in each child after clearing its finalizers; ours
+    registers a finalizer there, which multiprocessing runs as the child ends, and that writes the footer."""
+    util.register_after_fork(agent, _register_child_footer)
+
+
+def _register_child_footer(agent):
+    try:
+        util = sys.modules.get("multiprocessing.util")
+        if util is not None:
+            util.Finalize(None, agent.shutdown, exitpriority=-100)   # after the program's own finalizers
+    except Exception:
+        pass
+
+
 def _reduce_at_exit(out_dir, settings, n_errors):
     try:
         faults.check("reduce")
-        from parity_tracer import reduce as reducer
-        line = reducer.reduce_to_file([os.path.join(out_dir, "streams")],
-                                      os.path.join(out_dir, "parity_telemetry.json"),
-                                      pipeline=settings.pipeline, scenario=settings.scenario)
+        from parity_tracer import jsonio, reduce as reducer
+        out_path = os.path.join(out_dir, "parity_telemetry.json")
+        doc, report = reducer.reduce_streams([os.path.join(out_dir, "streams")], pipeline=settings.pipeline,
+                                             scenario=settings.scenario, out_dir=out_dir)
+        jsonio.dump_pretty(doc, out_path)
+        line = reducer.summary_line(report, out_path)
+        # inside the host: its stderr gets this one line, not one per stream problem (they are in tracer.notes)
+        n = len(report["warnings"])
+        if n:
+            line += " [%d stream warning%s in tracer.notes]" % (n, "" if n == 1 else "s")
     except Exception as exc:
         line = "parity_tracer: reduce failed (%s: %s); streams kept in %s" % (
             type(exc).__name__, exc, os.path.join(out_dir, "streams"))
@@ -139,8 +176,11 @@ def activate(settings=None, argv=None):
         if not settings.out_dir:
             settings.out_dir = default_out_dir(settings.scenario or settings.pipeline)
         settings.out_dir = os.path.abspath(settings.out_dir)
-        # Children inherit the output directory; only the first process reduces at exit.
-        os.environ.setdefault(ROOT_PID_ENV, str(os.getpid()))
+        # Children inherit the output directory; only the first process tracing into it reduces it at exit
+        # (a nested ``run --out elsewhere`` started by a traced process is the root of its own directory).
+        inherited = os.environ.get(ENV_PREFIX + "OUT")
+        if ROOT_PID_ENV not in os.environ or not inherited or os.path.abspath(inherited) != settings.out_dir:
+            os.environ[ROOT_PID_ENV] = str(os.getpid())
         os.environ[ENV_PREFIX + "OUT"] = settings.out_dir
         profile, points = load_points(settings)
         sink = Sink(settings.out_dir, header_fields(settings, sys.argv if argv is None else argv))
@@ -151,9 +191,12 @@ def activate(settings=None, argv=None):
         setup = getattr(profile, "setup", None)
         if setup is not None:
             setup(agent)
+        agent.on_import("multiprocessing.util", _watch_multiprocessing)
         wrapper.set_enabled(True)
         patcher.install()
         atexit.register(agent.shutdown)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_after_fork_in_child)
     except Exception as exc:
         wrapper.set_enabled(False)
         _say("parity_tracer: tracing disabled, activation failed (%s: %s)" % (type(exc).__name__, exc))

@@ -3,7 +3,9 @@
 One file per process, one event per line, each line written by a single ``os.write`` on an ``O_APPEND``
 descriptor as soon as it is made: a killed process leaves every completed event readable. A forked child
 notices the pid change and opens a file of its own (``os.register_at_fork`` also resets the lock, which another
-thread may have held at fork time).
+thread may have held at fork time, and the error counters, which are the parent's). A write cut short (disk
+full) leaves one corrupt line; the next event starts a line of its own. Directories are created 0o755 and
+streams 0o644 whatever the umask.
 """
 
 import os
@@ -13,7 +15,7 @@ import threading
 import time
 import uuid
 
-from parity_tracer import faults, jsonio
+from parity_tracer import faults, jsonio, outputs
 
 STREAM_FORMAT = "parity-tracer-stream/1"
 
@@ -36,13 +38,14 @@ class Sink:
         self._seq = 0
         self._lock = threading.Lock()
         self._closed = False
+        self._partial = False     # a failed write left part of a line: the next write starts a new line
         if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._reset_lock)
+            os.register_at_fork(after_in_child=self._after_fork)
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def open(self):
         try:
-            os.makedirs(self.stream_dir, mode=0o755, exist_ok=True)
+            outputs.makedirs(self.stream_dir)
             self._open_file()
         except OSError as exc:
             raise SinkUnavailable("cannot write %s: %s" % (self.stream_dir, exc.strerror or exc))
@@ -61,8 +64,13 @@ class Sink:
         header.update({"format": STREAM_FORMAT, "ppid": os.getppid()})
         self._write_locked("header", header)
 
-    def _reset_lock(self):
+    def _after_fork(self):
+        # Runs in a forked child (no logging, no locks here). Another thread may have held the lock at fork
+        # time; the counters were the parent's (its footer reports them), the child's footer reports its own.
         self._lock = threading.Lock()
+        self.errors = {}
+        self.dropped = 0
+        self._partial = False
 
     def close(self, footer_fields=None):
         with self._lock:
@@ -107,15 +115,23 @@ class Sink:
                                  "layer": "serialize", "target": fields.get("source") or fields.get("target"),
                                  "error": type(exc).__name__, "message": "event of kind %r dropped" % kind}) + b"\n"
         faults.check("sink")
-        view = memoryview(line)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
+        view = memoryview(b"\n" + line if self._partial else line)
+        size = len(view)
+        try:
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+        except BaseException:
+            # disk full (or a signal handler raising) mid-line: the cut line stays corrupt, the next one is whole
+            self._partial = self._partial or len(view) < size
+            raise
+        self._partial = False
         self._seq += 1
         self.events += 1
 
     def _count(self, layer):
         self.errors[layer] = self.errors.get(layer, 0) + 1
+
 
 
 def header_fields(settings, argv):

@@ -8,6 +8,9 @@ Contract (MLflow ``safe_patch`` is the model):
   work never produces events.
 """
 
+import copy
+import operator
+import sys
 import threading
 
 import wrapt
@@ -26,8 +29,61 @@ def is_enabled() -> bool:
     return _enabled
 
 
+def _picklable_by_name(obj, module_name, qualname):
+    """True when pickle's by-name lookup of ``module.qualname`` finds ``obj`` itself."""
+    target = sys.modules.get(module_name) if isinstance(module_name, str) else None
+    if target is None or not isinstance(qualname, str):
+        return False
+    for part in qualname.split("."):
+        target = vars(target).get(part) if hasattr(target, "__dict__") else None
+        if target is None:
+            return False
+    return target is obj
+
+
+class TracedBoundFunction(wrapt.BoundFunctionWrapper):
+    """What ``instance.method`` / ``Class.method`` returns for a patched method: pickles and copies as the
+    plain bound method would (``getattr(owner, name)``), instead of wrapt's NotImplementedError."""
+
+    def __reduce_ex__(self, protocol):
+        wrapped = self.__wrapped__
+        owner = getattr(wrapped, "__self__", None)          # bound method or bound classmethod
+        parent = getattr(self, "_self_parent", None)
+        point = getattr(parent, "_self_parity_point", None)
+        name = point.attr.rsplit(".", 1)[-1] if point is not None else getattr(wrapped, "__name__", None)
+        if owner is None and point is not None and "." in point.attr:
+            # staticmethod, or a plain function reached through its class: the class holds it
+            owner = sys.modules.get(point.module)
+            for part in point.attr.split(".")[:-1]:
+                owner = vars(owner).get(part) if owner is not None and hasattr(owner, "__dict__") else None
+        if owner is None or not name:
+            raise TypeError("cannot pickle %r" % (wrapped,))
+        return getattr, (owner, name)
+
+    def __reduce__(self):
+        return self.__reduce_ex__(2)
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        func, (owner, name) = self.__reduce_ex__(4)
+        if isinstance(owner, type):
+            return self
+        return func(copy.deepcopy(owner, memo), name)       # as copy.deepcopy treats a bound method
+
+
 class TracedFunction(wrapt.FunctionWrapper):
-    """Marks our wrappers so that patching twice is a no-op and tests can find every patch."""
+    """Marks our wrappers so that patching twice is a no-op and tests can find every patch.
+
+    A patched function pickles and copies like the function it replaces (wrapt #47, #158: a plain
+    ``FunctionWrapper`` refuses both, which would break ``multiprocessing`` targets, ``Pool.map`` and
+    ``copy.deepcopy`` of anything holding a patched function). Pickling is by reference: the receiving process
+    resolves the name itself (to its own wrapper when it is traced too, to the original otherwise), so it needs
+    nothing of ours.
+    """
+
+    __bound_function_wrapper__ = TracedBoundFunction
 
     def __init__(self, wrapped, wrapper, point):
         super().__init__(wrapped, wrapper, enabled=is_enabled)
@@ -36,6 +92,24 @@ class TracedFunction(wrapt.FunctionWrapper):
     @property
     def parity_point(self):
         return self._self_parity_point
+
+    def __reduce_ex__(self, protocol):
+        wrapped = self.__wrapped__
+        module_name = getattr(wrapped, "__module__", None)
+        qualname = getattr(wrapped, "__qualname__", None)
+        if _picklable_by_name(self, module_name, qualname):
+            return qualname          # pickle's "global by name", exactly what it does for the plain function
+        # patched where it is re-exported, not where it is defined: the original is still found by its name
+        return operator.itemgetter(0), ([wrapped],)
+
+    def __reduce__(self):
+        return self.__reduce_ex__(2)
+
+    def __copy__(self):
+        return self                  # functions are immutable: copy returns the same object
+
+    def __deepcopy__(self, memo):
+        return self
 
 
 def in_tracer_code() -> bool:

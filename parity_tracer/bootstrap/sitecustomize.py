@@ -2,7 +2,8 @@
 
 Python imports ``sitecustomize`` at start-up. This one first runs the environment's own ``sitecustomize``
 found further along ``sys.path`` (ddtrace's chain-loading), then activates the agent at most once per process.
-Any failure prints one line on stderr and the program runs untraced. With the variable unset it imports
+Any failure prints one line on stderr and the program runs untraced (its child processes too: the variable is
+set to 0). ``python -m parity_tracer ...`` is left to its command line. With the variable unset it imports
 nothing beyond ``os`` and ``sys``.
 """
 
@@ -36,7 +37,30 @@ def _python_style_warning(exc):
 
 
 def _wanted():
-    return os.environ.get("PARITY_TRACER", "").strip().lower() not in ("", "0", "false", "no", "off")
+    if os.environ.get("PARITY_TRACER", "").strip().lower() in ("", "0", "false", "no", "off"):
+        return False
+    return not _runs_our_cli()
+
+
+def _runs_our_cli():
+    """``python -m parity_tracer ...`` / ``parity-tracer ...``: the command line decides, not the environment
+    (``run --out`` must win over an inherited PARITY_TRACER_OUT; ``reduce`` must not trace itself into the
+    directory it reads). ``sys.orig_argv`` is Python 3.10+; on 3.9 the environment decides."""
+    argv = list(getattr(sys, "orig_argv", None) or ())
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a == "-m":
+            return i + 1 < len(argv) and argv[i + 1] in ("parity_tracer", "parity_tracer.cli")
+        if a.startswith("-m"):
+            return a[2:] in ("parity_tracer", "parity_tracer.cli")
+        if a in ("-X", "-W", "--check-hash-based-pycs"):
+            i += 2
+            continue
+        if a == "-" or a == "-c" or not a.startswith("-"):
+            return not a.startswith("-") and os.path.basename(a) in ("parity-tracer", "parity_tracer")
+        i += 1
+    return False
 
 
 def _import_agent(here):
@@ -60,16 +84,23 @@ def _activate(here):
         return False
     try:
         agent = _import_agent(here)
-        return agent.activate() is not None
+        if agent.activate() is not None:
+            return True
     except Exception as exc:
         sys.stderr.write("parity_tracer: tracing disabled, activation failed (%s: %s)\n" % (type(exc).__name__, exc))
-        return False
+    # Failed (one line said so): child processes inherit this environment and would fail the same way, each
+    # adding its own line; switch them off (opentelemetry-python packaging PR #99 does the same).
+    os.environ["PARITY_TRACER"] = "0"
+    return False
 
 
 def _main():
     here = os.path.dirname(os.path.abspath(__file__))
     if getattr(sys, "_parity_tracer_bootstrapped", False):
-        return False  # a second sitecustomize of ours on the path (e.g. a .pth re-run): once per process
+        # a second copy of ours on the path (bootstrap and sitecustomize_example both, a .pth re-run):
+        # activate once per process, but still hand over to the sitecustomize after this one
+        _chain_load_next(here)
+        return False
     sys._parity_tracer_bootstrapped = True
     _chain_load_next(here)
     return _activate(here)
