@@ -34,7 +34,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from parity_tracer import jsonio
+from parity_tracer import jsonio, outputs
 from parity_tracer.stagemap import REQUIRED_STAGES
 
 TELEMETRY = "parity_telemetry.json"
@@ -657,7 +657,7 @@ def make_bundle(run_dir, dest, force=False):
                                   "delete it, even with --force" % (dest, CHECKSUMS))
         replace = True
     _load_doc(run_dir)     # unusable input fails before anything is written
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    outputs.makedirs(dest.parent)
     work = dest.parent / (".%s.tmp-%d" % (dest.name, os.getpid()))
     if work.exists():
         shutil.rmtree(work)
@@ -665,6 +665,7 @@ def make_bundle(run_dir, dest, force=False):
     try:
         b = build(run_dir, work)
         count = write_checksums(work)
+        outputs.restrict_tree(work)       # copies keep their source modes; a delivery is never world-writable
         result = verify(work)
         if not result["ok"]:
             raise BundleError("self-check of the new bundle failed: %s" % result)

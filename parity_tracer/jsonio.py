@@ -55,7 +55,8 @@ def dump_pretty(obj, path) -> str:
     data = dumps_pretty(obj)
     tmp = "%s.tmp-%d" % (path, os.getpid())
     try:
-        with open(tmp, "wb") as fh:
+        from parity_tracer import outputs
+        with outputs.open_new(tmp) as fh:
             fh.write(data)
         os.replace(tmp, path)
     finally:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from parity_tracer import jsonio, stagemap
+from parity_tracer import jsonio, outputs, stagemap
 
 SCHEMA_VERSION = "1.0"
 SPEC_REFERENCE = "specs/spec-ptycho-core.md §Normalization Invariants"
@@ -488,7 +488,10 @@ def _config_snapshot(run):
     snap = run.config_at_training
     if snap is None:
         exits = [e for e in run.kind("config") if e.get("when") == "exit"]
-        snap = exits[-1] if exits else None
+        # the root process's snapshot (the earliest stream header) over a child's, which sorts later
+        root = min(run.headers, key=lambda h: (_num(h.get("t")) or 0.0, _int(h.get("pid")) or 0), default=None)
+        own = [e for e in exits if root is not None and e.get("pid") == root.get("pid")]
+        snap = (own or exits or [None])[-1]
     return snap
 
 
@@ -932,7 +935,8 @@ def _render_png(array, path, title):
     image = ax.imshow(np.asarray(array, dtype=np.float64), cmap="viridis")
     fig.colorbar(image, ax=ax)
     ax.set_title(title)
-    fig.savefig(str(path), dpi=80, metadata={"Software": None})
+    with outputs.open_new(path) as fh:
+        fig.savefig(fh, format="png", dpi=80, metadata={"Software": None})
 
 
 def _has_part(ev, part):
@@ -1221,7 +1225,7 @@ def _reduce(paths, pipeline, scenario, out_dir):
     if not events:
         raise ReduceError("no events in %s" % ", ".join(str(f) for f in files))
     if out_dir is not None:
-        os.makedirs(out_dir, exist_ok=True)
+        outputs.makedirs(out_dir)
     run = _Run(events, streams, out_dir)
     duplicates = sum(s.duplicates for s in streams)
     for s in streams:

@@ -17,7 +17,7 @@ import threading
 
 import numpy as np
 
-from parity_tracer import stats
+from parity_tracer import outputs, stats
 from parity_tracer.targets import point
 
 ROOT = "ptycho"
@@ -199,10 +199,11 @@ def _save_array(name, value, source):
     if arr is None:
         return None
     folder = os.path.join(agent.out_dir, "arrays")
-    os.makedirs(folder, exist_ok=True)
+    outputs.makedirs(folder)
     slug = source.replace("::", ".").replace("ptycho.", "")
     path = os.path.join(folder, "%s-%s.npy" % (slug, name))
-    np.save(path, np.ascontiguousarray(arr), allow_pickle=False)
+    with outputs.open_new(path) as fh:
+        np.save(fh, np.ascontiguousarray(arr), allow_pickle=False)
     _state.saved[name] = path
     agent.emit("artifact", name=name + "_npy", path=os.path.relpath(path, agent.out_dir), source=source)
     return path
@@ -225,9 +226,10 @@ def _save_raw_data(call, arrays):
     if not kept:
         return
     folder = os.path.join(agent.out_dir, "arrays")
-    os.makedirs(folder, exist_ok=True)
+    outputs.makedirs(folder)
     path = os.path.join(folder, "raw_data.npz")
-    np.savez(path, **kept)
+    with outputs.open_new(path) as fh:
+        np.savez(fh, **kept)
     _state.saved["raw_data_npz"] = path
     call.emit("artifact", name="raw_data_npz", path=os.path.relpath(path, agent.out_dir), source=call.source,
               contents=sorted(kept))
