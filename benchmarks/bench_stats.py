@@ -1,11 +1,15 @@
 """Speed and memory of parity_tracer.stats.summarize against one streaming read of the same array.
 
-    python benchmarks/bench_stats.py [--sizes 256M,1G] [--repeat 3]
+    python benchmarks/bench_stats.py [--sizes 256M,1G] [--repeat 3] [--isa avx2]
 
 For each size: a float32 array (clean, then NaN/+-Inf sprinkled at density 1e-4 in the same array) timed
 side by side with ``a.max()`` (best of --repeat), and the peak extra memory that tracemalloc sees during
 ``summarize``; then a complex64 array of the first size against ``a.view(np.float32).max()`` (one read:
-``np.abs(a).max()`` would be several).  Not part of the test run.
+``np.abs(a).max()`` would be several).  Each case is timed with both paths of ``stats``: the compiled
+kernel (``parity_tracer._moments``, "-" when it is not built or PARITY_TRACER_PURE_NUMPY=1) and pure
+numpy, interleaved so that both see the same machine; the target applies to the path in use (compiled
+when available).  ``--isa`` picks one of the kernel's variants (default: the fastest this CPU runs).
+Not part of the test run.
 """
 
 from __future__ import annotations
@@ -42,25 +46,50 @@ def best_of(fn, repeat):
     return best
 
 
+KERNEL = stats._kernel  # None: not built, or PARITY_TRACER_PURE_NUMPY=1
+PATHS = (("compiled", KERNEL), ("numpy", None)) if KERNEL is not None else (("numpy", None),)
+
+
+def summarize_with(kernel, a):
+    saved = stats._kernel
+    stats._kernel = kernel
+    try:
+        return stats.summarize(a)
+    finally:
+        stats._kernel = saved
+
+
 def side_by_side(a, baseline, repeat):
-    """Best times of `baseline` and of summarize(a), interleaved so that both see the same machine."""
-    tb = ts = float("inf")
-    stats.summarize(a)  # warm up (first-touch of scratch buffers, BLAS init)
+    """Best times of `baseline` and of summarize(a) by each path, interleaved (all see the same machine)."""
+    tb = float("inf")
+    ts = {name: float("inf") for name, _ in PATHS}
+    for _, kernel in PATHS:
+        summarize_with(kernel, a)  # warm up (first-touch of scratch buffers, BLAS init)
     for _ in range(repeat):
         tb = min(tb, best_of(baseline, 1))
-        ts = min(ts, best_of(lambda: stats.summarize(a), 1))
+        for name, kernel in PATHS:
+            ts[name] = min(ts[name], best_of(lambda: summarize_with(kernel, a), 1))
     return tb, ts
 
 
-def peak_extra(a):
+def peak_extra(a, kernel):
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
         before = tracemalloc.get_traced_memory()[0]
-        stats.summarize(a)
+        summarize_with(kernel, a)
         return tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()
+
+
+def kernel_line() -> str:
+    if stats._moments is None:
+        return "not built (pure numpy only)"
+    isas = ", ".join(stats._moments.isas())
+    if KERNEL is None:
+        return f"built ({isas}) but disabled by PARITY_TRACER_PURE_NUMPY"
+    return f"{stats._moments.use_isa()} (this CPU runs: {isas})"
 
 
 def blas_line() -> str:
@@ -94,39 +123,48 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="256M,1G", help="array sizes in bytes, e.g. 256M,1G")
     ap.add_argument("--repeat", type=int, default=3, help="best of N (default 3)")
+    ap.add_argument("--isa", help="kernel variant to time (see parity_tracer._moments.isas())")
     args = ap.parse_args(argv)
+    if args.isa:
+        if KERNEL is None:
+            ap.error("--isa: the compiled kernel is not in use")
+        stats._moments.use_isa(args.isa)
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     rng = np.random.default_rng(0)
 
     print(f"python {platform.python_version()}  numpy {np.__version__}  cpus {os.cpu_count()}  cpu {cpu_line()}")
     print(f"BLAS: {blas_line()}  OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '-')}  "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '-')}")
-    print(f"stats.CHUNK={stats.CHUNK}  repeat={args.repeat}")
-    header = (f"{'case':<28}{'one read':>11}{'summarize':>12}{'ratio':>8}{'target':>8}{'peak extra':>12}"
-              f"{'target':>9}  ok")
+    print(f"stats.CHUNK={stats.CHUNK}  repeat={args.repeat}  compiled kernel: {kernel_line()}")
+    header = (f"{'case':<28}{'one read':>11}{'compiled':>11}{'ratio':>8}{'numpy':>11}{'ratio':>8}{'target':>8}"
+              f"{'peak extra c/np':>18}{'target':>8}  ok")
     print(header)
     print("-" * len(header))
 
-    def row(name, size, tb, ts, mem, target):
-        ok = ts / tb <= target and mem <= MEM_TARGET
-        print(f"{name + ' ' + fmt_size(size):<28}{tb * 1e3:>9.1f}ms{ts * 1e3:>10.1f}ms{ts / tb:>7.2f}x"
-              f"{'<=' + format(target, 'g') + 'x':>8}{mem / 2 ** 20:>10.2f}MB{'<=8MB':>9}  {'yes' if ok else 'NO'}",
+    def row(name, size, a, baseline, target):
+        tb, ts = side_by_side(a, baseline, args.repeat)
+        mem = {n: peak_extra(a, k) for n, k in PATHS}
+        used = PATHS[0][0]  # what summarize uses here
+        ok = ts[used] / tb <= target and mem[used] <= MEM_TARGET
+        cells = []
+        for n in ("compiled", "numpy"):
+            cells.append(f"{ts[n] * 1e3:>9.1f}ms{ts[n] / tb:>7.2f}x" if n in ts else f"{'-':>11}{'-':>8}")
+        mems = "/".join(f"{mem[n] / 2 ** 20:.2f}" if n in mem else "-" for n in ("compiled", "numpy"))
+        print(f"{name + ' ' + fmt_size(size):<28}{tb * 1e3:>9.1f}ms{''.join(cells)}"
+              f"{'<=' + format(target, 'g') + 'x':>8}{mems + 'MB':>18}{'<=8MB':>8}  {'yes' if ok else 'NO'}",
               flush=True)
 
     for size in sizes:
         a = rng.standard_normal(size // 4, dtype=np.float32)
-        tb, ts = side_by_side(a, a.max, args.repeat)
-        row("float32 clean", size, tb, ts, peak_extra(a), TARGETS["clean"])
+        row("float32 clean", size, a, a.max, TARGETS["clean"])
         sprinkle(a, 1e-4, rng)
-        tb, ts = side_by_side(a, a.max, args.repeat)
-        row("float32 nan/inf 1e-4", size, tb, ts, peak_extra(a), TARGETS["nan/inf 1e-4"])
+        row("float32 nan/inf 1e-4", size, a, a.max, TARGETS["nan/inf 1e-4"])
         del a
     size = sizes[0]
     z = np.empty(size // 8, np.complex64)
     zf = z.view(np.float32)
     zf[:] = rng.standard_normal(zf.size, dtype=np.float32)
-    tb, ts = side_by_side(z, zf.max, args.repeat)
-    row("complex64 amp+phase", size, tb, ts, peak_extra(z), TARGETS["complex64"])
+    row("complex64 amp+phase", size, z, zf.max, TARGETS["complex64"])
 
 
 def fmt_size(n: int) -> str:

@@ -28,14 +28,27 @@ How, and why this way:
 * Cost on that machine, in units of one streaming read (``a.max()``) of a clean float32 array: max
   (the read) 1.0, min 0.3, float64 cast 1.1, sum 0.75, sum of squares 0.8, i.e. ~4x: with numpy as
   the only dependency the float64 cast that float64-accurate moments need is the floor.
+* Optional compiled kernel (``parity_tracer._moments``, built from ``_moments.c`` when a C compiler is
+  available at install time): for float32/float64 chunks (also float16 and ml_dtypes, walked as float32,
+  and the amplitude and phase of complex chunks) it does all of the above in one pass: finite, NaN and
+  Inf counts, finite min/max, and float64 sums of ``x - p`` and ``(x - p)**2`` over the finite values.
+  The pivot, re-centring, scaling and merging stay here, unchanged, so both paths give the same numbers
+  to rounding (exactly the same min/max and counts).  Without the extension, or with
+  ``PARITY_TRACER_PURE_NUMPY=1`` in the environment when this module is imported, everything is numpy.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 
 import numpy as np
+
+try:
+    from parity_tracer import _moments
+except ImportError:  # not built (no C compiler at install time): the numpy path does everything
+    _moments = None
 
 __all__ = ["summarize", "to_array", "is_symbolic", "SYMBOLIC", "CHUNK"]
 
@@ -60,6 +73,16 @@ _matmul = np.matmul
 _copyto = np.copyto
 _ALL_TRUE = int.from_bytes(b"\x01" * 8, "little")  # eight True bytes read as one uint64
 _EIGHT = np.arange(8)
+
+
+def _pure_numpy_forced() -> bool:
+    value = os.environ.get("PARITY_TRACER_PURE_NUMPY", "").strip().lower()
+    return value not in ("", "0", "false", "no", "off")
+
+
+#: ``_moments.moments(chunk, pivot) -> (n, s, ss, min, max, nan, inf)`` or None (pure numpy).
+_kernel = None if _moments is None or _pure_numpy_forced() else _moments.moments
+_KERNEL_ERRORS = (TypeError, ValueError, BufferError)
 
 
 class _Symbolic:
@@ -239,7 +262,7 @@ class _Moments:
 class _Real:
     """Finite-value statistics of one real quantity (the data, or a complex amplitude or phase)."""
 
-    __slots__ = ("lo", "hi", "mom", "pivot", "wide", "as_int", "buf")
+    __slots__ = ("lo", "hi", "mom", "pivot", "wide", "as_int", "buf", "kernel")
 
     def __init__(self, dtype, buf, as_int=False):
         self.lo = self.hi = None
@@ -248,6 +271,50 @@ class _Real:
         self.wide = dtype.kind == "f" and dtype.itemsize >= 8  # float32's squares always fit float64
         self.as_int = as_int
         self.buf = buf  # float64 scratch of one chunk (shared by the amplitude and the phase)
+        # the compiled kernel, when there is one and it reads these chunks (float32 / float64)
+        self.kernel = _kernel if dtype.kind == "f" and dtype.itemsize in (4, 8) else None
+
+    def add_compiled(self, x):
+        """Add chunk `x` (1-D contiguous, native float32/float64) in one pass of the compiled kernel.
+
+        Returns the chunk's (nan, inf) counts, or None when the kernel declined the chunk (nothing added:
+        use `add`).  Only finite values enter the statistics, as in `add`.
+        """
+        try:
+            r = self.kernel(x, self.pivot)
+        except _KERNEL_ERRORS:
+            return None
+        self.add_sums(x, r)
+        return r[5], r[6]
+
+    def add_sums(self, x, r):
+        """Add chunk `x` given the kernel's ``(n, s, ss, min, max, ...)`` of it around ``self.pivot``."""
+        n, s, ss, mn, mx = r[0], r[1], r[2], r[3], r[4]
+        if n == 0:
+            return
+        if self.lo is None:
+            self.lo, self.hi = mn, mx
+        else:
+            if mn < self.lo:
+                self.lo = mn
+            if mx > self.hi:
+                self.hi = mx
+        p = self.pivot
+        if self.wide:
+            amax = max(abs(mn - p), abs(mx - p))
+            if not (_TINY < amax < _HUGE or amax == 0.0):
+                bad = None if n == x.size else np.flatnonzero(~np.isfinite(x))
+                return self._add_scaled(x, n, mn, mx, bad)
+        m2 = ss - s * s / n
+        offset = s / n
+        if not m2 * COND >= ss:
+            # Cancellation: as in `add`, re-centre on this chunk's mean (a second pass, around it).
+            q = p + offset
+            n, s, ss = self.kernel(x, q)[:3]
+            m2 = ss - s * s / n
+            offset = s / n
+            self.pivot = p = q
+        self.mom.add(n, p, offset, m2 if m2 > 0.0 else 0.0)
 
     def add(self, x, mn=None, mx=None, bad=None, first=0, scratch=False):
         """Add chunk `x` (1-D contiguous).
@@ -404,7 +471,14 @@ class _Scan:
                 add(c)
         elif self.kind == "float":
             add = self.real.add
+            compiled = self.real.add_compiled if self.real.kernel is not None else None
             for c in chunks:
+                if compiled is not None:
+                    counts = compiled(c)
+                    if counts is not None:
+                        self.nan += counts[0]
+                        self.inf += counts[1]
+                        continue
                 # NaN propagates through max/min and +-Inf shows up in them: both finite means the
                 # chunk is all finite (max first: NaN or +Inf spare the min pass of a dirty chunk).
                 mx = _max(c)
@@ -422,6 +496,18 @@ class _Scan:
     def step_complex(self, c):
         size = c.size
         amp = np.abs(c, out=self.abuf[:size])
+        kernel = self.amp.kernel
+        if kernel is not None:
+            try:
+                r = kernel(amp, self.amp.pivot)
+            except _KERNEL_ERRORS:
+                r = None
+            if r is not None and r[0] == size:  # every |z| finite: so are both parts and every phase
+                self.amp.add_sums(amp, r)  # done with amp: its buffer takes the phase
+                ph = self.phase_of(c, size)
+                if self.phase.add_compiled(ph) is None:
+                    self.phase.add(ph, None, None, None, 0, scratch=True)
+                return
         amn = _min(amp)
         amx = _max(amp)
         bad = None
@@ -445,6 +531,10 @@ class _Scan:
                     amp[bad] = amp[first]
                 amn = amx = None
         self.amp.add(amp, amn, amx, bad, first, scratch=True)
+        self.phase.add(self.phase_of(c, size), None, None, bad, first, scratch=True)
+
+    def phase_of(self, c, size):
+        """arctan2(imag, real) of chunk `c` into the amplitude buffer (free again once it is added)."""
         # arctan2 is vectorised only for contiguous input: de-interleave first.
         re = self.pbuf[0, :size]
         im = self.pbuf[1, :size]
@@ -455,8 +545,7 @@ class _Scan:
         else:
             _copyto(re, c.real)
             _copyto(im, c.imag)
-        ph = np.arctan2(im, re, out=self.abuf[:size])  # not in place: numpy 1.x then skips SIMD
-        self.phase.add(ph, None, None, bad, first, scratch=True)
+        return np.arctan2(im, re, out=self.abuf[:size])  # not in place: numpy 1.x then skips SIMD
 
 
 def _kind(dtype):

@@ -16,6 +16,17 @@ from hypothesis.extra import numpy as hnp
 from parity_tracer import stats
 from parity_tracer.stats import SYMBOLIC, is_symbolic, summarize, to_array
 
+@pytest.fixture(scope="module", autouse=True, params=["compiled", "numpy"])
+def stats_path(request):
+    """Every test here runs with each path of stats: the compiled kernel (when built) and pure numpy."""
+    if request.param == "compiled" and stats._moments is None:
+        pytest.skip("parity_tracer._moments is not built")
+    saved = stats._kernel
+    stats._kernel = stats._moments.moments if request.param == "compiled" else None
+    yield request.param
+    stats._kernel = saved
+
+
 RNG = np.random.default_rng(20240611)
 COUNTS = ("nan_count", "inf_count", "finite_count", "total_count")
 # Chunk sizes: the default, and small ones so that many chunks (and the merge) are exercised; 7 leaves
