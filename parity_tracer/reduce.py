@@ -666,9 +666,9 @@ def _pick_stage(run, name):
     if not candidates:
         return None, 0
 
-    def rank(ev):   # usable statistics, then source preference, then role train, then earliest
-        return (0 if _usable(ev.get("stats")) else 1, stagemap.source_rank(name, ev.get("source")),
-                0 if ev.get("role") == "train" else 1, ev["_i"])
+    def rank(ev):   # usable statistics, the step itself over a stand-in, source preference, role train, earliest
+        return (0 if _usable(ev.get("stats")) else 1, 1 if ev.get("equivalent") is True else 0,
+                stagemap.source_rank(name, ev.get("source")), 0 if ev.get("role") == "train" else 1, ev["_i"])
     return min(candidates, key=rank), len(candidates)
 
 

@@ -44,7 +44,8 @@ STAGE_RULES: Dict[str, StageRule] = {r.name: r for r in (
     StageRule(
         "raw_diffraction", True,
         # the RawData path builds train and test sets one after the other, simulated or loaded: equal rank
-        (("ptycho.raw_data::RawData.from_simulation", "ptycho.raw_data::RawData.from_file"),
+        (("ptycho.raw_data::RawData.from_simulation", "ptycho.raw_data::RawData.from_file",
+          "ptycho.workflows.components::load_data"),
          "ptycho.diffsim::illuminate_and_diffract", _MK_SIMDATA),
         absent_reason="no simulation or file load was captured (RawData.from_simulation/from_file, "
                       "illuminate_and_diffract, mk_simdata): the run did not reach it or it was not patched"),
@@ -195,6 +196,7 @@ DATASET_TYPE_BY_SOURCE = {
     "ptycho.diffsim::illuminate_and_diffract": "simulated",
     _MK_SIMDATA: "simulated",
     "ptycho.raw_data::RawData.from_file": "npz_file",
+    "ptycho.workflows.components::load_data": "npz_file",
 }
 GROUND_TRUTH_SOURCE_BY_DATASET = {"simulated": "simulated_object", "npz_file": "external_npz"}
 DEFAULT_GROUND_TRUTH_SOURCE = "simulated_object"

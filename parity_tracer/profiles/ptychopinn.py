@@ -31,6 +31,7 @@ _POINTS = [
     point("ptycho.diffsim", "illuminate_and_diffract", after=H + "after_illuminate_and_diffract"),
     point("ptycho.raw_data", "RawData.from_simulation", after=H + "after_raw_data"),
     point("ptycho.raw_data", "RawData.from_file", after=H + "after_raw_data"),
+    point("ptycho.workflows.components", "load_data", after=H + "after_raw_data"),  # builds RawData(...) itself
     # grouping and normalization
     point("ptycho.raw_data", "RawData.generate_grouped_data", after=H + "after_generate_grouped_data"),
     point("ptycho.raw_data", "normalize_data", after=H + "after_normalize_data"),
@@ -279,11 +280,11 @@ def after_raw_data(call):
     raw = call.result
     diff3d = vars(raw).get("diff3d") if hasattr(raw, "__dict__") else None
     call.stage("raw_diffraction", diff3d, metadata=_meta(diff3d))
-    if call.point.attr.endswith("from_file"):
-        path = call.arg("train_data_file_path", 0)
+    if call.point.attr.endswith("from_file") or call.point.attr == "load_data":
+        path = call.arg("train_data_file_path", 0) if call.point.attr != "load_data" else call.arg("file_path", 0)
         path = os.fspath(path) if path is not None else None
         call.emit("dataset", type="npz_file", path=os.path.abspath(path) if path else None,
-                  checksum=_sha256(path), source=call.source, chain="RawData.from_file(%s)" % (path,))
+                  checksum=_sha256(path), source=call.source, chain="%s(%s)" % (call.point.attr, path))
     else:
         call.emit("dataset", type="simulated", path=None, checksum=None, source=call.source,
                   chain="RawData.from_simulation: patches of objectGuess illuminated by probeGuess")
@@ -603,10 +604,18 @@ def after_eval(call):
     call.stage("inference_raw_prediction", obj, metadata=meta, note="model output patches before stitching")
     if stitched is not None:
         _inference(call, stitched, meta, part="complex")
-    else:
-        call.emit("inference", source=call.source, stitched_shape=None, amplitude=None, phase=None,
-                  group_limit=meta["group_limit"], predictions=meta["predictions"],
-                  note="stitching returned None")
+    elif obj is not None:
+        # main's stitch_data refuses gridsize 1 and eval then returns stitched_obj None: the model output
+        # patches are all there is, so their amplitude plays the stage's role
+        note = "no stitched object (stitching returned None): amplitude of the model output patches"
+        arr = _as_array(obj)
+        amp = np.abs(arr) if arr is not None else None
+        call.stage("inference_prediction", amp, metadata=meta, equivalent=True, note=note)
+        call.emit("inference", source=call.source, part="patches", stitched_shape=None,
+                  amplitude=call.recorder.summarize(amp, call),
+                  phase=call.recorder.summarize(np.angle(arr) if arr is not None else None, call),
+                  group_limit=meta["group_limit"], predictions=meta["predictions"], norm_Y_I=None, artifacts={},
+                  note=note)
 
 
 def after_stitch(call):
