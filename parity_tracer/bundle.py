@@ -34,7 +34,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from parity_tracer import jsonio, outputs
+from parity_tracer import docread, jsonio, outputs
 from parity_tracer.stagemap import REQUIRED_STAGES
 
 TELEMETRY = "parity_telemetry.json"
@@ -56,20 +56,7 @@ class BundleError(Exception):
 
 # -- small helpers ---------------------------------------------------------------------------------------------
 
-def _get(d, *path):
-    for key in path:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(key)
-    return d
-
-
-def _dict(v):
-    return v if isinstance(v, dict) else {}
-
-
-def _list(v):
-    return v if isinstance(v, list) else []
+_get, _dict, _list = docread.get, docread.as_dict, docread.as_list
 
 
 def sha256_file(path):
@@ -127,18 +114,10 @@ def _npy_info(path):
 # -- reading the run -----------------------------------------------------------------------------------------------
 
 def _load_doc(run_dir):
-    path = run_dir / TELEMETRY
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BundleError("%s: cannot read (%s)" % (path, exc.strerror or type(exc).__name__))
-    try:
-        doc = jsonio.loads(data)
-    except ValueError as exc:
-        raise BundleError("%s: not JSON (%s)" % (path, str(exc).splitlines()[0][:120] if str(exc) else "error"))
-    if not isinstance(doc, dict) or "schema_version" not in doc:
-        raise BundleError("%s: not a parity telemetry document" % path)
-    return doc
+        return docread.load_document(run_dir / TELEMETRY)
+    except docread.DocumentError as exc:
+        raise BundleError(str(exc))
 
 
 def stream_headers(run_dir, doc):

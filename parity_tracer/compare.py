@@ -46,12 +46,11 @@ fails, 2 when an input is unusable (unreadable, not JSON, not a telemetry docume
 """
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
 
-from parity_tracer import jsonio, stagemap
+from parity_tracer import docread, jsonio, stagemap
 
 REPORT_FORMAT = "parity-tracer-compare/1"
 SUPPORTED_MAJOR = "1"
@@ -97,20 +96,7 @@ class InputError(Exception):
 
 # -- small accessors: documents may come from other writers, nothing about their shape is trusted --------------
 
-def _get(d, *path):
-    for key in path:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(key)
-    return d
-
-
-def _dict(v):
-    return v if isinstance(v, dict) else {}
-
-
-def _list(v):
-    return v if isinstance(v, list) else []
+_get, _dict, _list = docread.get, docread.as_dict, docread.as_list
 
 
 def _num(v):
@@ -141,25 +127,10 @@ def _within(rel, tol):
 
 def load_document(path):
     """The telemetry document at ``path`` (a file, or a run directory holding parity_telemetry.json)."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "parity_telemetry.json"
     try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise InputError("%s: cannot read (%s)" % (p, exc.strerror or type(exc).__name__))
-    try:
-        doc = jsonio.loads(data)
-    except ValueError:
-        try:   # a non-strict writer may have used NaN/Infinity tokens: they become null
-            doc = json.loads(data.decode("utf-8"), parse_constant=lambda _c: None)
-        except ValueError as exc:
-            raise InputError("%s: not JSON (%s)" % (p, str(exc).splitlines()[0][:120] if str(exc) else "parse error"))
-    if not isinstance(doc, dict):
-        raise InputError("%s: not a JSON object" % p)
-    if "schema_version" not in doc:
-        raise InputError("%s: no schema_version (not a parity telemetry document)" % p)
-    return doc
+        return docread.load_document(path)
+    except docread.DocumentError as exc:
+        raise InputError(str(exc))
 
 
 def check_versions(a, b):

@@ -1,0 +1,54 @@
+"""Reading telemetry documents that may come from other writers: nothing about their shape is trusted.
+
+Shared by ``compare`` and ``bundle``; a malformed field reads as None / {} / [] instead of raising.
+"""
+
+import json
+from pathlib import Path
+
+from parity_tracer import jsonio
+
+TELEMETRY = "parity_telemetry.json"
+
+
+class DocumentError(Exception):
+    """The file is unreadable, not JSON, or not a telemetry document."""
+
+
+def get(d, *path):
+    for key in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(key)
+    return d
+
+
+def as_dict(v):
+    return v if isinstance(v, dict) else {}
+
+
+def as_list(v):
+    return v if isinstance(v, list) else []
+
+
+def load_document(path):
+    """The document at ``path`` (a file, or a run directory holding parity_telemetry.json)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / TELEMETRY
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise DocumentError("%s: cannot read (%s)" % (p, exc.strerror or type(exc).__name__))
+    try:
+        doc = jsonio.loads(data)
+    except ValueError:
+        try:   # a non-strict writer may have used NaN/Infinity tokens: they become null
+            doc = json.loads(data.decode("utf-8"), parse_constant=lambda _c: None)
+        except ValueError as exc:
+            raise DocumentError("%s: not JSON (%s)" % (p, str(exc).splitlines()[0][:120] if str(exc) else "parse error"))
+    if not isinstance(doc, dict):
+        raise DocumentError("%s: not a JSON object" % p)
+    if "schema_version" not in doc:
+        raise DocumentError("%s: no schema_version (not a parity telemetry document)" % p)
+    return doc
