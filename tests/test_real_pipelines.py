@@ -93,3 +93,37 @@ def test_modern_legacy_equivalent_gs2(tmp_path):
     checkout, python = _checkout("MODERN")
     plain, traced = _pair(tmp_path, checkout, python, "modern_legacy_equivalent.py", ["2"], "run", cwd_is_repo=True)
     _check(plain, traced, tmp_path)
+
+
+def test_modern_npz_path_every_stage_from_its_own_step(tmp_path):
+    """main's NPZ path: simulate_and_save.py writes an npz, training/train.py loads, groups, normalizes, trains."""
+    checkout, python = _checkout("MODERN")
+    env = clean_env(PYTHONPATH=[checkout], TF_CPP_MIN_LOG_LEVEL="2")
+    made = subprocess.run([python, str(DRIVERS / "modern_npz_input.py"), str(tmp_path / "input.npz")],
+                          cwd=str(checkout), env=env, capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stderr[-2000:]
+    sim = subprocess.run([python, "scripts/simulation/simulate_and_save.py", "--input-file", str(tmp_path / "input.npz"),
+                          "--output-file", str(tmp_path / "sim.npz"), "--n-images", "300", "--seed", "1"],
+                         cwd=str(checkout), env=env, capture_output=True, text=True, timeout=900)
+    assert sim.returncode == 0, sim.stderr[-2000:]
+    train = ["scripts/training/train.py", "--train_data_file", str(tmp_path / "sim.npz"), "--test_data_file",
+             str(tmp_path / "sim.npz"), "--gridsize", "1", "--nepochs", "1", "--n_groups", "128"]
+    plain = subprocess.run([python] + train + ["--output_dir", str(tmp_path / "plain_out")], cwd=str(checkout),
+                           env=env, capture_output=True, text=True, timeout=1800)
+    traced = subprocess.run([python, "-m", "parity_tracer", "run", "--out", str(tmp_path / "trace")] + train
+                            + ["--output_dir", str(tmp_path / "traced_out")], cwd=str(checkout),
+                            env=clean_env(PYTHONPATH=[checkout, REPO], TF_CPP_MIN_LOG_LEVEL="2"),
+                            capture_output=True, text=True, timeout=1800)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    assert traced.returncode == 0, traced.stderr[-3000:]
+    assert _files(tmp_path / "traced_out") == _files(tmp_path / "plain_out")
+    assert "6/6 required stages" in traced.stderr
+    with open(tmp_path / "trace" / "parity_telemetry.json") as fh:
+        doc = __import__("json").load(fh)
+    sources = {s["name"]: (s["source"], s.get("equivalent")) for s in doc["intensity_stages"]}
+    assert sources["raw_diffraction"] == ("ptycho.workflows.components::load_data", False)
+    assert sources["grouped_diffraction"] == ("ptycho.raw_data::RawData.generate_grouped_data", False)
+    assert sources["grouped_X_full"] == ("ptycho.raw_data::normalize_data", False)
+    assert sources["container_X"] == ("ptycho.loader::PtychoDataContainer.__init__", False)
+    assert doc["provenance"]["dataset_source"]["type"] == "npz_file"
+    assert doc["provenance"]["dataset_source"]["checksum"] is not None
