@@ -278,17 +278,21 @@ def after_illuminate_and_diffract(call):
 
 def after_raw_data(call):
     raw = call.result
-    diff3d = vars(raw).get("diff3d") if hasattr(raw, "__dict__") else None
+    fields = vars(raw) if hasattr(raw, "__dict__") else {}
+    diff3d = fields.get("diff3d")
     call.stage("raw_diffraction", diff3d, metadata=_meta(diff3d))
     if call.point.attr.endswith("from_file") or call.point.attr == "load_data":
         path = call.arg("train_data_file_path", 0) if call.point.attr != "load_data" else call.arg("file_path", 0)
         path = os.fspath(path) if path is not None else None
-        call.emit("dataset", type="npz_file", path=os.path.abspath(path) if path else None,
-                  checksum=_sha256(path), source=call.source, chain="%s(%s)" % (call.point.attr, path))
+        checksum = _sha256(path)
+        path = os.path.abspath(path) if path else None
+        call.emit("dataset", type="npz_file", path=path, checksum=checksum, source=call.source,
+                  chain="%s(%s)" % (call.point.attr, path))
+        if "probeGuess" in fields:   # the probe the run will normalize comes from this file
+            _state.probe_origin = {"type": "npz_loaded", "path": path, "checksum": checksum}
     else:
         call.emit("dataset", type="simulated", path=None, checksum=None, source=call.source,
                   chain="RawData.from_simulation: patches of objectGuess illuminated by probeGuess")
-        fields = vars(raw) if hasattr(raw, "__dict__") else {}
         _save_raw_data(call, {k: fields.get(k) for k in ("diff3d", "xcoords", "ycoords", "xcoords_start",
                                                          "ycoords_start", "probeGuess", "objectGuess",
                                                          "scan_index")})
