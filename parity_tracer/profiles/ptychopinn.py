@@ -288,7 +288,8 @@ def after_raw_data(call):
         path = os.path.abspath(path) if path else None
         call.emit("dataset", type="npz_file", path=path, checksum=checksum, source=call.source,
                   chain="%s(%s)" % (call.point.attr, path))
-        if "probeGuess" in fields:   # the probe the run will normalize comes from this file
+        # the probe the run normalizes comes from the data file; the train file is loaded first, so it wins
+        if "probeGuess" in fields and _state.probe_origin.get("type") != "npz_loaded":
             _state.probe_origin = {"type": "npz_loaded", "path": path, "checksum": checksum}
     else:
         call.emit("dataset", type="simulated", path=None, checksum=None, source=call.source,
