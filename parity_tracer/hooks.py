@@ -41,7 +41,6 @@ class Patcher:
             self.by_module.setdefault(p.module, []).append(p)
         self.status = {}                      # canonical -> status
         self._lock = threading.RLock()
-        self._module_hooks = []               # callables(module) run once a profile root module is imported
 
     def install(self):
         """Register a post-import hook per module; modules already imported are patched at once."""

@@ -89,10 +89,6 @@ class TracedFunction(wrapt.FunctionWrapper):
         super().__init__(wrapped, wrapper, enabled=is_enabled)
         self._self_parity_point = point
 
-    @property
-    def parity_point(self):
-        return self._self_parity_point
-
     def __reduce_ex__(self, protocol):
         wrapped = self.__wrapped__
         module_name = getattr(wrapped, "__module__", None)
@@ -110,10 +106,6 @@ class TracedFunction(wrapt.FunctionWrapper):
 
     def __deepcopy__(self, memo):
         return self
-
-
-def in_tracer_code() -> bool:
-    return getattr(_tls, "busy", False)
 
 
 class _Busy:

@@ -15,12 +15,13 @@ import sys
 import pytest
 
 from conftest import SCRIPTS, SITECUSTOMIZE_DIR, STANDIN, clean_env, run_py
+from parity_tracer import faults
 from _reliability import (check_stream, normalize, other_lines, project, stream_files, strict_loads, targets,
                           tracer_lines)
 
 pytestmark = pytest.mark.slow
 
-LAYERS = ["activation", "hook", "capture", "stats", "serialize", "sink", "reduce"]
+LAYERS = list(faults.LAYERS)
 
 TINY = '''
     import sys
