@@ -10,17 +10,20 @@ import importlib
 import os
 import sys
 import threading
+import time
+import uuid
 
 import wrapt
 
-from parity_tracer import faults, wrapper
+from parity_tracer import faults, outputs, wrapper
 from parity_tracer.capture import Recorder
 from parity_tracer.hooks import Patcher
-from parity_tracer.settings import ENV_PREFIX, Settings, default_out_dir
+from parity_tracer.settings import ENV_PREFIX, RUN_ID_ENV, Settings, default_out_dir
 from parity_tracer.sink import Sink, header_fields
 from parity_tracer.targets import load_targets_file, with_prefix
 
 ROOT_PID_ENV = ENV_PREFIX + "ROOT_PID"
+GIT_JOIN_TIMEOUT = 2.0     # the most the exit waits for the git provenance still being read
 
 _agent = None
 
@@ -35,7 +38,10 @@ class Agent:
         self.out_dir = sink.out_dir
         self.exit_hooks = []
         self.pid = os.getpid()    # the process that activated; a forked child is a copy of it
+        self.run_id = sink.header_fields.get("run_id")
         self._shut = False
+        self._origin_seen = False
+        self._git_thread = None
 
     def emit(self, kind, **fields):
         self.sink.write(kind, fields)
@@ -68,6 +74,30 @@ class Agent:
         except Exception as exc:
             self.recorder.failed("hook", name, exc)
 
+    def record_origin(self, path, module):
+        """The traced package's root module was imported from ``path``: an ``origin`` event, and (once, in a
+        background thread so the import is not held) the git provenance of that checkout as a ``git`` event."""
+        self.emit("origin", path=path, module=module)
+        if self._origin_seen or not path:
+            return
+        self._origin_seen = True
+        try:
+            thread = threading.Thread(target=self._record_git, args=(path,), name="parity_tracer-git", daemon=True)
+            thread.start()
+            self._git_thread = thread
+        except Exception as exc:
+            self.recorder.failed("capture", "git provenance", exc)
+
+    def _record_git(self, path):
+        try:
+            from parity_tracer import gitinfo
+            self.emit("git", **gitinfo.describe(path))
+        except Exception as exc:
+            try:
+                self.recorder.failed("capture", "git provenance", exc)
+            except Exception:
+                pass
+
     def is_root(self):
         return os.environ.get(ROOT_PID_ENV) == str(os.getpid())
 
@@ -79,6 +109,9 @@ class Agent:
         # A forked child shares the parent's program state: its exit facts (cfg snapshot, ...) are the
         # parent's to report, so it only writes its footer (when it has a stream of its own) and never reduces.
         forked = os.getpid() != self.pid
+        thread = self._git_thread
+        if thread is not None and not forked and thread.is_alive():
+            thread.join(GIT_JOIN_TIMEOUT)      # bounded: git runs under its own time limit anyway
         with wrapper.busy():
             for hook in () if forked else self.exit_hooks:
                 try:
@@ -95,7 +128,7 @@ class Agent:
                 pass
             if forked or not self.is_root() or not self.settings.reduce_at_exit:
                 return
-            line = _reduce_at_exit(self.out_dir, self.settings, sum(errors.values()))
+            line = _bounded_reduce_at_exit(self.out_dir, self.settings, sum(errors.values()), self.run_id)
             if line:
                 _say(line)
 
@@ -127,14 +160,37 @@ def _register_child_footer(agent):
         pass
 
 
-def _reduce_at_exit(out_dir, settings, n_errors):
+def _bounded_reduce_at_exit(out_dir, settings, n_errors, run_id):
+    """The reduce at exit, in a thread the exit waits for at most ``settings.reduce_timeout`` seconds: whatever
+    is in the folder, the program's exit is never held longer (the document is written by rename, so a reduce
+    cut short leaves either the whole document or none)."""
+    result = []
+    thread = threading.Thread(target=lambda: result.append(_reduce_at_exit(out_dir, settings, n_errors, run_id)),
+                              name="parity_tracer-reduce", daemon=True)
+    start = time.monotonic()
+    try:
+        thread.start()
+        thread.join(settings.reduce_timeout)
+    except Exception as exc:
+        return "parity_tracer: reduce failed (%s: %s); streams kept in %s" % (
+            type(exc).__name__, exc, os.path.join(out_dir, "streams"))
+    if result:
+        return result[0]
+    return ("parity_tracer: reduce did not finish within %.0f s (PARITY_TRACER_REDUCE_TIMEOUT); streams kept in %s;"
+            " reduce them with: python -m parity_tracer reduce %s -o %s" % (
+                time.monotonic() - start, os.path.join(out_dir, "streams"), out_dir,
+                os.path.join(out_dir, "parity_telemetry.json")))
+
+
+def _reduce_at_exit(out_dir, settings, n_errors, run_id=None):
     try:
         faults.check("reduce")
-        from parity_tracer import jsonio, reduce as reducer
+        from parity_tracer import reduce as reducer
         out_path = os.path.join(out_dir, "parity_telemetry.json")
         doc, report = reducer.reduce_streams([os.path.join(out_dir, "streams")], pipeline=settings.pipeline,
-                                             scenario=settings.scenario, out_dir=out_dir)
-        jsonio.dump_pretty(doc, out_path)
+                                             scenario=settings.scenario, out_dir=out_dir, run_id=run_id)
+        if not report["validation_errors"]:
+            reducer.write_document(doc, out_path)     # only a document that validates is ever written
         line = reducer.summary_line(report, out_path)
         # inside the host: its stderr gets this one line, not one per stream problem (they are in tracer.notes)
         n = len(report["warnings"])
@@ -159,10 +215,20 @@ def _say(line):
 def load_points(settings):
     """The capture points: a targets file when given, else the profile's; re-rooted for a module prefix."""
     profile = importlib.import_module("parity_tracer.profiles." + settings.profile)
-    points = load_targets_file(settings.targets) if settings.targets else list(profile.capture_points())
+    points = load_targets_file(settings.targets, allowed_modules=allowed_handler_modules(settings)) \
+        if settings.targets else list(profile.capture_points())
     if settings.module_prefix:
         points = with_prefix(points, settings.module_prefix, getattr(profile, "ROOT", "ptycho"))
     return profile, points
+
+
+def allowed_handler_modules(settings):
+    return [m.strip() for m in (settings.allow_handler_modules or "").split(",") if m.strip()]
+
+
+def new_run_id():
+    """Sortable and unique: UTC start time plus 48 random bits."""
+    return "%s-%s" % (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), uuid.uuid4().hex[:12])
 
 
 def activate(settings=None, argv=None):
@@ -179,10 +245,16 @@ def activate(settings=None, argv=None):
         # Children inherit the output directory; only the first process tracing into it reduces it at exit
         # (a nested ``run --out elsewhere`` started by a traced process is the root of its own directory).
         inherited = os.environ.get(ENV_PREFIX + "OUT")
-        if ROOT_PID_ENV not in os.environ or not inherited or os.path.abspath(inherited) != settings.out_dir:
+        if ROOT_PID_ENV not in os.environ or not inherited or os.path.abspath(inherited) != settings.out_dir \
+                or not os.environ.get(RUN_ID_ENV):
+            # the root of a run: a new run id, and a folder of its own (never one another run wrote into)
+            profile, points = load_points(settings)        # a bad targets file fails before anything is made
+            settings.out_dir = outputs.claim_dir(settings.out_dir)
             os.environ[ROOT_PID_ENV] = str(os.getpid())
+            os.environ[RUN_ID_ENV] = new_run_id()
+        else:
+            profile, points = load_points(settings)
         os.environ[ENV_PREFIX + "OUT"] = settings.out_dir
-        profile, points = load_points(settings)
         sink = Sink(settings.out_dir, header_fields(settings, sys.argv if argv is None else argv))
         sink.open()
         recorder = Recorder(sink, strict=settings.strict)

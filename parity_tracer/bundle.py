@@ -18,10 +18,15 @@ opened with ``allow_pickle=False``; pickles in a checkpoint directory are copied
 ``python -m parity_tracer verify DEST`` re-hashes every file listed in checksums.txt and reports missing,
 altered and extra files (exit 0 ok, 1 problems, 2 unusable bundle).
 
+What is copied: only regular files that lie inside RUN_DIR (after resolving links), or at/under a path the user
+names with ``--include PATH``. A document may name any path (``/etc/shadow`` as a history file); such a file is
+left out and listed under "Left out" in the README. Symlinks are never followed out of RUN_DIR, also inside a
+checkpoint folder; copies are never wider than their source (``mode & 0o644``).
+
 DEST safety: a non-empty DEST is never replaced without ``--force``; with ``--force`` it is replaced only when it
-is a previous bundle (it has a checksums.txt) — another non-empty directory is refused even then. DEST may not
-be RUN_DIR or contain it. The bundle is built in a temporary sibling directory and renamed into place, so a
-failed run leaves DEST as it was.
+is a previous bundle of this tool (it holds the marker file and verifies) — anything else is refused even then.
+DEST may not be RUN_DIR or contain it. The bundle is built in a private temporary sibling directory; the old
+bundle is moved aside and deleted only once the new one is complete, so a failed run leaves DEST as it was.
 """
 
 import argparse
@@ -31,10 +36,11 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import sys
 from pathlib import Path
 
-from parity_tracer import docread, jsonio, outputs
+from parity_tracer import docread, inputs, jsonio, outputs
 from parity_tracer.stagemap import REQUIRED_STAGES
 
 TELEMETRY = "parity_telemetry.json"
@@ -43,7 +49,10 @@ README = "README.md"
 CONFIG = "config.json"
 CHECKPOINT_DIR = "model_checkpoint"
 RAW_DATA = "raw_data.npz"
+MARKER = "parity_tracer_bundle.json"       # written by this tool into every bundle; --force needs it
 REQUIRED_MEMBERS = (README, TELEMETRY, CONFIG)
+MAX_CHECKSUMS_BYTES = 64 << 20
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]")
 CHUNK = 1 << 20
 CHECKPOINT_MAX_FILES = 10000   # a "checkpoint" directory with more files than this is refused (a wrong path)
 HEADER_SCAN_LINES = 50
@@ -59,9 +68,9 @@ class BundleError(Exception):
 _get, _dict, _list = docread.get, docread.as_dict, docread.as_list
 
 
-def sha256_file(path):
+def sha256_file(path, follow=True):
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with inputs.open_regular(path, follow) as fh:
         while True:
             block = fh.read(CHUNK)
             if not block:
@@ -91,21 +100,33 @@ def _unescape_name(name):
     return "".join(out)
 
 
-def _files_under(root):
-    """Every file below ``root`` as a posix relative path (symlinked directories are not followed)."""
-    found = []
+def _tree(root):
+    """(regular files, links, special files) below ``root`` as posix relative paths; symlinked folders are listed
+    as links, never entered."""
+    files, links, special = [], [], []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
+        for d in list(dirnames):
+            if os.path.islink(os.path.join(dirpath, d)):
+                links.append(Path(os.path.relpath(os.path.join(dirpath, d), root)).as_posix())
+                dirnames.remove(d)
         for name in filenames:
-            found.append(Path(os.path.relpath(os.path.join(dirpath, name), root)).as_posix())
-    return sorted(found)
+            full = os.path.join(dirpath, name)
+            rel = Path(os.path.relpath(full, root)).as_posix()
+            mode = os.lstat(full).st_mode
+            (files if stat.S_ISREG(mode) else links if stat.S_ISLNK(mode) else special).append(rel)
+    return sorted(files), sorted(links), sorted(special)
+
+
+def _files_under(root):
+    """Every regular file below ``root`` as a posix relative path (links are not followed)."""
+    return _tree(root)[0]
 
 
 def _npy_info(path):
     """(shape, dtype) of an .npy file read without pickles, or (None, reason)."""
-    import numpy as np
     try:
-        arr = np.load(str(path), mmap_mode="r", allow_pickle=False)
+        arr = inputs.load_npy(path)
         return list(arr.shape), str(arr.dtype)
     except Exception as exc:
         return None, "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:120] if str(exc) else "")
@@ -126,19 +147,20 @@ def stream_headers(run_dir, doc):
     for entry in _list(_get(doc, "tracer", "streams")):
         p = _get(entry, "path")
         if isinstance(p, str):
-            files.append(Path(p) if os.path.isabs(p) else run_dir / p)
+            f = Path(p) if os.path.isabs(p) else run_dir / p
+            if _inside(Path(os.path.realpath(f)), Path(os.path.realpath(run_dir))):   # never outside the run
+                files.append(f)
     if not files:
         files = sorted((run_dir / "streams").glob("*.jsonl")) + sorted((run_dir / "streams").glob("*/*.jsonl"))
     headers = []
     for f in files:
         try:
-            with open(f, "rb") as fh:
-                for _ in range(HEADER_SCAN_LINES):
-                    line = fh.readline()
-                    if not line:
+            with inputs.open_regular(f) as fh:
+                for n, (line, _) in enumerate(inputs.lines(fh, 1 << 20)):
+                    if n >= HEADER_SCAN_LINES:
                         break
                     try:
-                        ev = jsonio.loads(line)
+                        ev = jsonio.loads(line) if line is not None else None
                     except ValueError:
                         continue
                     if isinstance(ev, dict) and ev.get("kind") == "header":
@@ -150,35 +172,66 @@ def stream_headers(run_dir, doc):
 
 
 def _resolve(run_dir, p):
-    if not isinstance(p, str) or not p:
+    if not isinstance(p, str) or not p or "\x00" in p:
         return None
     path = Path(p)
     return path if path.is_absolute() else run_dir / path
 
 
+def _portable(name):
+    """A member name every checksum tool reads back the same way: UTF-8, no control characters."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return not _UNSAFE_NAME.search(name)
+
+
 # -- building ------------------------------------------------------------------------------------------------------
 
 class _Builder:
-    def __init__(self, run_dir, doc, work):
+    def __init__(self, run_dir, doc, work, includes=()):
         self.run_dir = run_dir
+        self.real_run = Path(os.path.realpath(run_dir))
+        self.includes = [Path(os.path.realpath(p)) for p in includes]
         self.doc = doc
         self.work = work
         self.members = []        # (relative path, description, source)
         self.deviations = []
+        self.left_out = []       # files the document named that were not copied, and why
         self.rewrites = []       # (field, original, bundled)
         self.stage_notes = []    # the reducer's notes on how a stage was captured (informational)
 
-    def add_file(self, name, src, what, source_label=None):
+    def permitted(self, src):
+        """None when ``src`` may be copied (its real path is inside the run directory or at/under an --include),
+        else the reason it may not."""
+        real = Path(os.path.realpath(src))
+        if _inside(real, self.real_run) or any(_inside(real, inc) for inc in self.includes):
+            return None
+        return "`%s` is outside the run directory (resolved: `%s`); name it with `--include` to bundle it" % (
+            src, real)
+
+    def leave_out(self, name, reason):
+        self.left_out.append("`%s`: %s" % (name, reason))
+        self.deviations.append("`%s` not bundled: %s." % (name, reason))
+
+    def _dst(self, name):
         dst = self.work / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dst)
+        folder = self.work
+        for part in Path(name).parts[:-1]:
+            folder = Path(outputs.subdir(folder, part))
+        return dst
+
+    def add_file(self, name, src, what, source_label=None):
+        """Copy a regular file (never through a link out of the run: ``permitted`` checked the real path)."""
+        dst = self._dst(name)
+        with inputs.open_regular(os.path.realpath(src), follow=False) as fh:
+            outputs.copy_file(fh.fileno(), dst, os.fstat(fh.fileno()).st_mode)
         self.members.append((name, what, source_label or str(src)))
         return dst
 
     def add_bytes(self, name, data, what, source_label):
-        dst = self.work / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_bytes(data)
+        outputs.write_bytes(self._dst(name), data, exclusive=True)
         self.members.append((name, what, source_label))
 
     def artifact(self, name, field_path, what, npy=True):
@@ -189,8 +242,14 @@ class _Builder:
             self.deviations.append("`%s` not bundled: the document has no %s." % (name, label))
             return False
         src = _resolve(self.run_dir, value)
-        if src is None or not src.is_file():
+        if src is None or not src.exists():
             self.deviations.append("`%s` not bundled: %s = `%s` does not exist." % (name, label, value))
+            return False
+        reason = self.permitted(src)
+        if reason is None and not os.path.isfile(os.path.realpath(src)):
+            reason = "%s = `%s` is not a regular file" % (label, value)
+        if reason is not None:
+            self.leave_out(name, reason)
             return False
         if npy:
             shape, dtype = _npy_info(src)
@@ -221,32 +280,29 @@ def _count_files(root, limit):
 
 
 def _copy_checkpoint(b, src):
-    """model_checkpoint/: a directory tree copied file by file, or a single file inside the directory."""
+    """model_checkpoint/: a directory tree copied file by file (regular files only: links, also ones pointing
+    inside, and special files are left out), or a single file inside the directory."""
     skipped = []
     count = 0
+    src = Path(os.path.realpath(src))
     if src.is_dir():
-        for dirpath, dirnames, filenames in os.walk(src):
-            dirnames.sort()
-            for d in list(dirnames):
-                if os.path.islink(os.path.join(dirpath, d)):
-                    skipped.append(os.path.relpath(os.path.join(dirpath, d), src))
-                    dirnames.remove(d)
-            for name in sorted(filenames):
-                full = os.path.join(dirpath, name)
-                rel = Path(os.path.relpath(full, src)).as_posix()
-                if not os.path.isfile(full):      # a dangling link, a socket...
-                    skipped.append(rel)
-                    continue
-                dst = b.work / CHECKPOINT_DIR / rel
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(full, dst)
-                count += 1
+        files, links, special = _tree(src)
+        skipped += links + special
+        for rel in files:
+            if not _portable(rel):
+                raise BundleError("checkpoint file name %r is not UTF-8 or holds a control character: no checksum "
+                                  "tool reads it back reliably; rename it" % rel)
+            b.add_file("%s/%s" % (CHECKPOINT_DIR, rel), src / rel, "", None)
+            b.members.pop()
+            count += 1
         if count == 0:
-            (b.work / CHECKPOINT_DIR).mkdir(exist_ok=True)
+            outputs.subdir(b.work, CHECKPOINT_DIR)
     else:
-        dst = b.work / CHECKPOINT_DIR / src.name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dst)
+        if not _portable(src.name):
+            raise BundleError("checkpoint file name %r is not UTF-8 or holds a control character; rename it"
+                              % src.name)
+        b.add_file("%s/%s" % (CHECKPOINT_DIR, src.name), src, "", None)
+        b.members.pop()
         count = 1
     return count, skipped
 
@@ -260,7 +316,11 @@ def _raw_data(b, doc, gt_paths):
         if src is None or not src.is_file():
             b.deviations.append("`%s` not bundled: the run read `%s`, which is not available here." % (RAW_DATA, path))
             return None
-        actual = sha256_file(src)
+        reason = b.permitted(src)
+        if reason is not None:
+            b.leave_out(RAW_DATA, "the input dataset " + reason)
+            return None
+        actual = sha256_file(os.path.realpath(src), follow=False)
         b.add_file(RAW_DATA, src, "the input dataset the run loaded (RawData.from_file)", "`%s`" % path)
         if checksum and actual != checksum:
             b.deviations.append("`%s`: its sha256 %s differs from the checksum recorded during the run (%s): the "
@@ -272,7 +332,10 @@ def _raw_data(b, doc, gt_paths):
                      if isinstance(a, dict) and a.get("name") == "raw_data_npz"), None)
     if dtype == "simulated" and captured is not None:
         src = _resolve(b.run_dir, captured.get("path"))
-        if src is not None and src.is_file():
+        reason = b.permitted(src) if src is not None and src.is_file() else "not available"
+        if reason is not None:
+            b.leave_out(RAW_DATA, "the captured simulation arrays: " + reason)
+        else:
             b.add_file(RAW_DATA, src, "the simulated train data set, saved where it was made (%s)"
                        % captured.get("source"), "`%s`" % captured.get("path"))
             return "the simulated train data set, captured from `%s` (run traced with --save-raw-data)." % (
@@ -287,7 +350,7 @@ def _raw_data(b, doc, gt_paths):
         if src is None:
             continue
         try:
-            arrays[key] = np.load(str(src), allow_pickle=False)
+            arrays[key] = np.asarray(inputs.load_npy(src))
             sources.append("`%s` (%s, shape %s, %s)" % (key, Path(src).name, list(arrays[key].shape),
                                                         arrays[key].dtype))
         except Exception as exc:
@@ -300,7 +363,7 @@ def _raw_data(b, doc, gt_paths):
         b.deviations.append("`%s` not bundled: the run simulated its data in memory and the profile captured no "
                             "simulation arrays; %s." % (RAW_DATA, need))
         return None
-    with open(b.work / RAW_DATA, "wb") as fh:
+    with outputs.create(b.work / RAW_DATA) as fh:
         np.savez(fh, **arrays)
     b.members.append((RAW_DATA, "simulation arrays captured by the profile: %s" % ", ".join(sorted(arrays)),
                       "arrays/ of the run"))
@@ -310,10 +373,10 @@ def _raw_data(b, doc, gt_paths):
     return "the captured simulated object only: %s. Not captured: %s." % ("; ".join(sources), missing)
 
 
-def build(run_dir, work):
+def build(run_dir, work, includes=()):
     """Fill ``work`` with the bundle of ``run_dir``; returns the builder (members, deviations) and README text."""
     doc = _load_doc(run_dir)
-    b = _Builder(run_dir, doc, work)
+    b = _Builder(run_dir, doc, work, includes)
     out_doc = copy.deepcopy(doc)
 
     # inference and ground truth arrays
@@ -334,7 +397,10 @@ def build(run_dir, work):
             gt_paths.append((key, work / name))
     for name, field in (("amplitude.png", "amplitude_png"), ("phase.png", "phase_png")):
         src = _resolve(run_dir, _get(doc, "inference", "artifacts", field))
-        if src is not None and src.is_file():
+        reason = b.permitted(src) if src is not None and src.is_file() else "absent"
+        if reason != "absent" and reason is not None:
+            b.leave_out(name, reason)
+        elif reason is None:
             b.add_file(name, src, "rendering of the stitched %s" % name.split(".")[0],
                        "`%s`" % _get(doc, "inference", "artifacts", field))
             _rewrite(out_doc, ("inference", "artifacts", field), name, b.rewrites)
@@ -351,6 +417,8 @@ def build(run_dir, work):
     elif ckpt_src is None or not ckpt_src.exists():
         b.deviations.append("`%s/` not bundled: training.checkpoint_artifact = `%s` does not exist here."
                             % (CHECKPOINT_DIR, ckpt))
+    elif b.permitted(ckpt_src) is not None:
+        b.leave_out(CHECKPOINT_DIR + "/", "the saved model " + b.permitted(ckpt_src))
     elif ckpt_src.is_dir() and (_inside(run_dir, Path(os.path.abspath(ckpt_src))) or
                                 _count_files(ckpt_src, CHECKPOINT_MAX_FILES) > CHECKPOINT_MAX_FILES):
         b.deviations.append("`%s/` not bundled: training.checkpoint_artifact = `%s` contains the run directory or "
@@ -362,8 +430,8 @@ def build(run_dir, work):
         b.members.append((CHECKPOINT_DIR + "/", "saved model (%d file(s)), copied byte for byte; never loaded"
                           % count, "`%s` (training.checkpoint_artifact)" % ckpt))
         if skipped:
-            b.deviations.append("`%s/`: not copied (symbolic links to directories, or not regular files): %s."
-                                % (CHECKPOINT_DIR, ", ".join(sorted(skipped))))
+            b.leave_out(CHECKPOINT_DIR + "/" + ", ".join(sorted(skipped)),
+                        "symbolic links and special files in the checkpoint folder are never followed or copied")
         _rewrite(out_doc, ("training", "checkpoint_artifact"),
                  CHECKPOINT_DIR if ckpt_src.is_dir() else "%s/%s" % (CHECKPOINT_DIR, ckpt_src.name), b.rewrites)
 
@@ -401,9 +469,17 @@ def build(run_dir, work):
             if len(errors) > 3 else ""))
 
     _document_deviations(b, doc)
+    b.add_bytes(MARKER, jsonio.dumps_pretty({"format": "parity-tracer-bundle/1", "tool": "parity_tracer",
+                                             "version": _tracer_version(), "run_dir": str(run_dir)}),
+                "marks this folder as a bundle of parity_tracer (what `bundle --force` may replace)", "bundle")
     readme = _readme(b, doc, stream_headers(run_dir, doc), raw_text, checkpoint_text)
-    (work / README).write_text(readme, encoding="utf-8")
+    outputs.write_bytes(work / README, readme.encode("utf-8", "replace"), exclusive=True)
     return b
+
+
+def _tracer_version():
+    from parity_tracer import __version__
+    return __version__
 
 
 def _document_deviations(b, doc):
@@ -531,6 +607,11 @@ def _readme(b, doc, headers, raw_text, checkpoint_text):
             TELEMETRY, "; ".join("`%s` `%s` -> `%s`" % (f, old, new) for f, old, new in b.rewrites)))
     lines += ["- " + d for d in devs] if devs else ["None."]
     lines.append("")
+    lines += ["## Left out", "",
+              "Only regular files inside the run directory, or at/under a path named with `--include`, are copied; "
+              "links are never followed out of it."]
+    lines += [""] + ["- " + d for d in b.left_out] if b.left_out else ["", "Nothing the document names was left out."]
+    lines.append("")
     if b.stage_notes:
         lines += ["## Stage notes", ""] + ["- " + n for n in b.stage_notes] + [""]
     covered = {"optional stage %s not captured: %s" % (_get(e, "name"), _get(e, "reason"))
@@ -544,26 +625,33 @@ def _readme(b, doc, headers, raw_text, checkpoint_text):
 # -- checksums and verify ---------------------------------------------------------------------------------------------
 
 def write_checksums(root):
+    root = Path(root)
     lines = []
     for rel in _files_under(root):
         if rel == CHECKSUMS:
             continue
         escaped, name = _escape_name(rel)
-        lines.append("%s%s  %s\n" % ("\\" if escaped else "", sha256_file(root / rel), name))
-    (root / CHECKSUMS).write_text("".join(lines), encoding="utf-8")
+        lines.append("%s%s  %s\n" % ("\\" if escaped else "", sha256_file(root / rel, follow=False), name))
+    outputs.write_bytes(root / CHECKSUMS, "".join(lines).encode("utf-8"), exclusive=True)
     return len(lines)
 
 
-def read_checksums(root):
-    path = root / CHECKSUMS
+def read_checksums(root, conflicts=None):
+    """name -> sha256, read in binary (no newline translation: a ``\\r`` stays part of its name). A name listed
+    twice with different sums is added to ``conflicts`` when given."""
+    path = Path(root) / CHECKSUMS
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BundleError("%s: cannot read (%s)" % (path, getattr(exc, "strerror", None) or type(exc).__name__))
+        data = inputs.read_bytes(path, limit=MAX_CHECKSUMS_BYTES, follow=False)
+    except OSError as exc:
+        raise BundleError("%s: cannot read (%s)" % (path, inputs.error_text(exc)))
     entries = {}
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
+    for lineno, raw in enumerate(data.split(b"\n"), 1):
+        if not raw.strip():
             continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BundleError("%s:%d: not UTF-8" % (path, lineno))
         m = _SUM_LINE.match(line)
         if m is None:
             raise BundleError("%s:%d: not a sha256sum line" % (path, lineno))
@@ -573,35 +661,57 @@ def read_checksums(root):
         parts = Path(name).parts
         if os.path.isabs(name) or ".." in parts or not parts:
             raise BundleError("%s:%d: unsafe path %r (absolute or outside the bundle)" % (path, lineno, name))
-        entries.setdefault(Path(name).as_posix(), m.group(2).lower())
+        key = Path(name).as_posix()
+        digest = m.group(2).lower()
+        if key in entries and entries[key] != digest and conflicts is not None:
+            conflicts.append(key)
+        entries.setdefault(key, digest)
     return entries
+
+
+def _through_link(root, name):
+    """True when ``name`` (relative to root) is a link or passes through one."""
+    p = Path(root)
+    for part in Path(name).parts:
+        p = p / part
+        if os.path.islink(p):
+            return True
+    return False
 
 
 def verify(root):
     """{'ok', 'missing', 'altered', 'extra', 'unlisted_required', 'checked'}; raises BundleError when unusable."""
     root = Path(root)
-    if not root.is_dir():
+    if root.is_symlink() or not root.is_dir():
         raise BundleError("%s is not a directory" % root)
-    entries = read_checksums(root)
-    missing, altered = [], []
+    conflicts = []
+    entries = read_checksums(root, conflicts)
+    missing, altered, links, unsafe = [], [], [], []
     for name, expected in sorted(entries.items()):
+        if not _portable(name):
+            unsafe.append(name)
+            continue
         f = root / name
-        if not f.is_file():
+        if _through_link(root, name):
+            links.append(name)
+            continue
+        if not os.path.lexists(f):
             missing.append(name)
             continue
         try:
-            actual = sha256_file(f)
+            actual = sha256_file(f, follow=False)
         except OSError as exc:
-            altered.append((name, expected, "unreadable: %s" % (exc.strerror or type(exc).__name__)))
+            altered.append((name, expected, "unreadable: %s" % inputs.error_text(exc)))
             continue
         if actual != expected:
             altered.append((name, expected, actual))
-    present = [p for p in _files_under(root) if p != CHECKSUMS]
-    extra = [p for p in present if p not in entries]
+    files, tree_links, special = _tree(root)
+    links = sorted(set(links) | set(tree_links))
+    extra = [p for p in files + special if p != CHECKSUMS and p not in entries]
     unlisted = [m for m in REQUIRED_MEMBERS if m not in entries]
-    ok = not (missing or altered or extra or unlisted)
+    ok = not (missing or altered or extra or unlisted or links or unsafe or conflicts)
     return {"ok": ok, "missing": missing, "altered": altered, "extra": extra, "unlisted_required": unlisted,
-            "checked": len(entries)}
+            "links": links, "unsafe_names": unsafe, "conflicts": sorted(set(conflicts)), "checked": len(entries)}
 
 
 # -- command line ----------------------------------------------------------------------------------------------------
@@ -614,7 +724,28 @@ def _inside(child, parent):
         return False
 
 
-def make_bundle(run_dir, dest, force=False):
+def _is_our_bundle(dest):
+    """A previous bundle of this tool: it holds our marker (a regular file naming our format) and verifies."""
+    try:
+        marker = jsonio.loads(inputs.read_bytes(dest / MARKER, limit=1 << 16, follow=False))
+        if not isinstance(marker, dict) or marker.get("format") != "parity-tracer-bundle/1":
+            return False
+        return verify(dest)["ok"]
+    except (OSError, ValueError, BundleError):
+        return False
+
+
+def _aside(dest):
+    """Move ``dest`` to a fresh hidden sibling name (never over anything); returns the new path."""
+    for _ in range(100):
+        old = dest.parent / (".%s.old-%s" % (dest.name, os.urandom(6).hex()))
+        if not os.path.lexists(old):
+            os.rename(dest, old)
+            return old
+    raise BundleError("cannot move %s aside" % dest)
+
+
+def make_bundle(run_dir, dest, force=False, includes=()):
     run_dir = Path(run_dir)
     if run_dir.is_file():
         run_dir = run_dir.parent
@@ -622,8 +753,11 @@ def make_bundle(run_dir, dest, force=False):
         raise BundleError("%s is not a run directory" % run_dir)
     run_dir = Path(os.path.abspath(run_dir))
     dest = Path(os.path.abspath(dest))
-    if _inside(run_dir, dest):
+    if _inside(Path(os.path.realpath(run_dir)), Path(os.path.realpath(dest))) or _inside(run_dir, dest):
         raise BundleError("DEST %s is the run directory or contains it" % dest)
+    for inc in includes:
+        if not os.path.exists(inc):
+            raise BundleError("--include %s: no such file or folder" % inc)
     replace = False
     if dest.exists() or dest.is_symlink():
         if not dest.is_dir() or dest.is_symlink():
@@ -631,28 +765,32 @@ def make_bundle(run_dir, dest, force=False):
         if any(dest.iterdir()):
             if not force:
                 raise BundleError("DEST %s is not empty (use --force to replace a previous bundle)" % dest)
-            if not (dest / CHECKSUMS).is_file():
-                raise BundleError("DEST %s is not empty and is not a previous bundle (no %s): refusing to "
-                                  "delete it, even with --force" % (dest, CHECKSUMS))
-        replace = True
+            if not _is_our_bundle(dest):
+                raise BundleError("DEST %s is not empty and is not a previous bundle of parity_tracer that verifies "
+                                  "(no %s, or its checksums fail): refusing to replace it, even with --force"
+                                  % (dest, MARKER))
+            replace = True
     _load_doc(run_dir)     # unusable input fails before anything is written
     outputs.makedirs(dest.parent)
-    work = dest.parent / (".%s.tmp-%d" % (dest.name, os.getpid()))
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir()
+    work = Path(outputs.private_dir(dest.parent, ".%s.tmp-" % dest.name[:60]))
     try:
-        b = build(run_dir, work)
+        b = build(run_dir, work, includes)
         count = write_checksums(work)
-        outputs.restrict_tree(work)       # copies keep their source modes; a delivery is never world-writable
         result = verify(work)
         if not result["ok"]:
             raise BundleError("self-check of the new bundle failed: %s" % result)
+        os.chmod(work, outputs.DIR_MODE)          # ours (mkdtemp made it 0o700): readable like any output
         if replace:
-            old = dest.parent / (".%s.old-%d" % (dest.name, os.getpid()))
-            os.rename(dest, old)
-            os.rename(work, dest)
+            old = _aside(dest)
+            try:
+                os.rename(work, dest)
+            except BaseException:
+                os.rename(old, dest)
+                raise
             shutil.rmtree(old, ignore_errors=True)
+        elif dest.exists():
+            os.rmdir(dest)                        # the empty folder the user gave
+            os.rename(work, dest)
         else:
             os.rename(work, dest)
     except BaseException:
@@ -667,12 +805,14 @@ def main(argv=None):
     parser.add_argument("run_dir", help="the traced run's output directory (holds parity_telemetry.json)")
     parser.add_argument("dest", help="bundle directory to create")
     parser.add_argument("--force", action="store_true", help="replace DEST when it holds a previous bundle")
+    parser.add_argument("--include", action="append", default=[], metavar="PATH",
+                        help="also copy artifacts the document names at or under PATH (outside the run directory)")
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        b, count = make_bundle(args.run_dir, args.dest, force=args.force)
+        b, count = make_bundle(args.run_dir, args.dest, force=args.force, includes=args.include)
     except BundleError as exc:
         sys.stderr.write("parity_tracer: bundle: %s\n" % exc)
         return 2
@@ -710,11 +850,19 @@ def verify_main(argv=None):
         sys.stdout.write("EXTRA    %s (not in %s)\n" % (name, CHECKSUMS))
     for name in r["unlisted_required"]:
         sys.stdout.write("UNLISTED %s (a bundle must list it in %s)\n" % (name, CHECKSUMS))
+    for name in r["conflicts"]:
+        sys.stdout.write("CONFLICT %s (listed twice with different sums)\n" % name)
+    for name in r["links"]:
+        sys.stdout.write("LINK     %s (a bundle holds no symbolic links)\n" % name)
+    for name in r["unsafe_names"]:
+        sys.stdout.write("UNSAFE   %r (control character in a member name)\n" % name)
     if r["ok"]:
         sys.stdout.write("OK: %d files match %s\n" % (r["checked"], CHECKSUMS))
         return 0
-    sys.stdout.write("FAILED: %d missing, %d altered, %d extra, %d required file(s) not listed (%d listed)\n" % (
-        len(r["missing"]), len(r["altered"]), len(r["extra"]), len(r["unlisted_required"]), r["checked"]))
+    sys.stdout.write("FAILED: %d missing, %d altered, %d extra, %d required file(s) not listed, %d conflicting, "
+                     "%d link(s), %d unsafe name(s) (%d listed)\n" % (
+                         len(r["missing"]), len(r["altered"]), len(r["extra"]), len(r["unlisted_required"]),
+                         len(r["conflicts"]), len(r["links"]), len(r["unsafe_names"]), r["checked"]))
     return 1
 
 

@@ -129,7 +129,7 @@ class Recorder:
                 "message": _short(exc), "where": _where(exc)})
         except Exception:
             pass
-        if self.strict:
+        if self.strict and isinstance(exc, Exception):
             raise exc
 
     # -- the call protocol used by the wrapper -------------------------------------------------------------
@@ -141,12 +141,12 @@ class Recorder:
         with self._lock:
             self._counts[point.canonical] = self._counts.get(point.canonical, 0) + 1
         self._observe(call, "begin")
-        before = resolve_handler(point.before)
-        if before is not None:
-            try:
+        try:
+            before = resolve_handler(point.before)
+            if before is not None:
                 before(call)
-            except Exception as exc:
-                self.failed("capture", point, exc)
+        except BaseException as exc:
+            self._contain(point, exc)
         return call
 
     def end(self, call, result, exc):
@@ -157,20 +157,28 @@ class Recorder:
                 break
         call.result = result
         call.exception = exc
-        after = resolve_handler(call.point.after)
-        if after is not None and exc is None:
+        if exc is None and call.point.after:
             try:
-                after(call)
-            except Exception as err:
-                self.failed("capture", call.point, err)
+                after = resolve_handler(call.point.after)
+                if after is not None:
+                    after(call)
+            except BaseException as err:
+                self._contain(call.point, err)
         self._observe(call, "end")
+
+    def _contain(self, point, exc):
+        """A handler's own exception, ``SystemExit`` included, is counted and recorded, never the host's. Only
+        KeyboardInterrupt goes on: it is the user's Ctrl-C, which must interrupt the program as it would untraced."""
+        if isinstance(exc, KeyboardInterrupt):
+            raise exc
+        self.failed("capture", point, exc)
 
     def _observe(self, call, phase):
         for observer in self.observers:
             try:
                 observer(call, phase)
-            except Exception as err:
-                self.failed("capture", call.point, err)
+            except BaseException as err:
+                self._contain(call.point, err)
 
     # -- helpers for handlers ------------------------------------------------------------------------------
     def summarize(self, value, call=None):
@@ -213,3 +221,7 @@ def record_arguments(call):
     for name, value in named.items():
         if hasattr(value, "shape") and hasattr(value, "dtype"):
             call.stage("%s.%s" % (prefix, name), value)
+
+
+# The handlers a --targets file may name (``parity_tracer.capture:<name>``); nothing else of this module is reachable.
+HANDLERS = {"record_result": record_result, "record_arguments": record_arguments}

@@ -41,30 +41,23 @@ def dumps_pretty(obj) -> bytes:
 
 
 def loads(data):
-    """Parse strict JSON from bytes or str; NaN/Infinity tokens are rejected (ValueError) in both back ends."""
+    """Parse strict JSON from bytes or str; NaN/Infinity tokens are rejected (ValueError) in both back ends, and
+    so is nesting deeper than the parser handles (the stdlib parser would raise RecursionError)."""
     if orjson is not None:
         return orjson.loads(data)
     if isinstance(data, (bytes, bytearray, memoryview)):
         data = bytes(data).decode("utf-8")
-    return json.loads(data, parse_constant=_reject_constant)
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply")
 
 
 def dump_pretty(obj, path) -> str:
-    """Write a document atomically (temp file + rename), so readers never see half a file."""
+    """Write a document atomically (private temp file + rename), so readers never see half a file."""
+    from parity_tracer import outputs
     path = os.fspath(path)
-    data = dumps_pretty(obj)
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    try:
-        from parity_tracer import outputs
-        with outputs.open_new(tmp) as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    outputs.write_bytes(path, dumps_pretty(obj))
     return path
 
 

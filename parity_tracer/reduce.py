@@ -15,11 +15,11 @@ import json
 import math
 import operator
 import os
-import subprocess
+import stat
 import sys
 from pathlib import Path
 
-from parity_tracer import jsonio, outputs, stagemap
+from parity_tracer import inputs, jsonio, outputs, stagemap
 
 SCHEMA_VERSION = "1.0"
 SPEC_REFERENCE = "specs/spec-ptycho-core.md §Normalization Invariants"
@@ -27,7 +27,8 @@ DATASET_FORMULA = "sqrt(nphotons / E_batch[sum_xy |X|^2])"
 FALLBACK_FORMULA = "sqrt(nphotons) / (N/2)"
 SYMMETRY_TOLERANCE = 0.05
 USED_MODE_RTOL = 1e-3
-GIT_TIMEOUT = 5.0
+ARRAY_MAX_BYTES = 2 << 30   # an artifact array larger than this is refused (read through mmap below it)
+NO_RUN_ID = "(no run id)"
 HISTORY_NAME = "history.json"
 PNG_NAMES = {"amplitude": "amplitude.png", "phase": "phase.png"}
 OUT_DIR_KEYS = ("out_dir", "output_dir", "out")
@@ -35,7 +36,7 @@ LIST_CAP = 200   # per-call extras (seed calls, cfg writes, probe calls) keep th
 
 
 class ReduceError(Exception):
-    """The input cannot be reduced at all (missing paths, no streams, no events): exit status 2."""
+    """The input cannot be reduced at all (missing paths, no streams, no events, several runs): exit status 2."""
 
 
 # -- small coercions: the stream is written by another process, so nothing about its types is trusted --------
@@ -139,7 +140,7 @@ def _pick(d, *keys):
 # -- reading ---------------------------------------------------------------------------------------------------
 
 class _Stream:
-    __slots__ = ("path", "pid", "events", "truncated", "corrupt_lines", "duplicates", "header", "start_t")
+    __slots__ = ("path", "pid", "events", "truncated", "corrupt_lines", "duplicates", "header", "start_t", "run_id")
 
     def __init__(self, path):
         self.path = path
@@ -150,18 +151,42 @@ class _Stream:
         self.duplicates = 0
         self.header = None
         self.start_t = None
+        self.run_id = None
 
 
-def find_stream_files(paths):
+def _scan(folder, depth, warnings):
+    """``*.jsonl`` regular files in ``folder`` (and ``streams/``, ``streams/*/`` below it); symlinks and special
+    files found there are reported and never opened."""
+    found = []
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        warnings.append("%s: cannot list (%s)" % (folder, inputs.error_text(exc)))
+        return found
+    for entry in entries:
+        try:
+            if entry.name.endswith(".jsonl"):
+                if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+                    warnings.append("%s: not a regular file (symlink, FIFO or device): not read" % entry.path)
+                else:
+                    found.append(Path(entry.path))
+            elif entry.is_dir(follow_symlinks=False) and (depth == 0 and entry.name == "streams" or depth == 1):
+                found += _scan(entry.path, depth + 1, warnings)
+        except OSError:
+            continue
+    return found
+
+
+def find_stream_files(paths, warnings=None):
     """Stream files named by ``paths`` (files, or directories holding ``*.jsonl`` or ``streams/*.jsonl``)."""
+    warnings = [] if warnings is None else warnings
     found = {}
     for given in paths:
         p = Path(given)
-        if p.is_file():
-            candidates = [p]
-        elif p.is_dir():
-            candidates = sorted(p.glob("*.jsonl")) + sorted(p.glob("streams/*.jsonl")) + \
-                sorted(p.glob("streams/*/*.jsonl"))
+        if p.is_dir():
+            candidates = _scan(str(p), 0 if p.name != "streams" else 1, warnings)
+        elif p.exists():
+            candidates = [p]            # named by the user: read if it is a regular file (checked at open)
         else:
             raise ReduceError("no such file or directory: %s" % given)
         for c in candidates:
@@ -206,22 +231,45 @@ def _gc_paused():
             gc.enable()
 
 
-def read_streams(files, warnings):
-    """Parse and merge the files: (events in merged order, per-file info). Corrupt lines become warnings."""
-    streams, rows, seen = [], [], set()
+def _stream_lines(path, info, warnings):
+    """``(lineno, raw, is_last_unterminated)`` of a stream, read through the safe reader: a FIFO or device is
+    refused, a line over inputs.MAX_LINE bytes is a corrupt line (never held in memory)."""
+    try:
+        fh = inputs.open_regular(path)
+    except OSError as exc:
+        warnings.append("%s: unreadable (%s)" % (path, inputs.error_text(exc)))
+        return
+    with fh:
+        lineno = 0
+        try:
+            for raw, complete in inputs.lines(fh):
+                lineno += 1
+                if raw is None:
+                    info.corrupt_lines += 1
+                    warnings.append("%s:%d: line longer than %d bytes" % (path, lineno, inputs.MAX_LINE))
+                    continue
+                yield lineno, raw, not complete
+        except OSError as exc:
+            warnings.append("%s: read error after line %d (%s)" % (path, lineno, inputs.error_text(exc)))
+
+
+def _run_id_of(info, mine):
+    rid = (info.header or {}).get("run_id")
+    if isinstance(rid, str) and rid:
+        return rid
+    # the header itself may have been lost (the sink then writes its run id on the error line)
+    return next((e["run_id"] for e in mine[:3] if isinstance(e.get("run_id"), str) and e["run_id"]), NO_RUN_ID)
+
+
+def read_streams(files, warnings, run_id=None):
+    """Parse and merge the files: (events in merged order, per-file info, {run id: streams}). Corrupt lines
+    become warnings. With ``run_id`` only the streams of that run are merged (others are counted, not read in)."""
+    streams, rows, seen, runs = [], [], set(), {}
     for path in files:
         info = _Stream(path)
-        streams.append(info)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            warnings.append("%s: unreadable (%s)" % (path, exc.strerror or exc))
-            continue
-        lines = data.split(b"\n")
-        last = len(lines)          # the segment after the final newline ('' when the file ends with one)
         mine = []
         loads = jsonio.loads
-        for lineno, raw in enumerate(lines, 1):
+        for lineno, raw, unterminated in _stream_lines(path, info, warnings):
             try:   # fast path first: one strict parse and exact type checks per event
                 ev = loads(raw)
                 ok = (type(ev) is dict and type(ev.get("kind")) is str and type(ev.get("seq")) is int
@@ -235,7 +283,7 @@ def read_streams(files, warnings):
                 if reason is None:
                     reason = _event_problem(ev)
                 if reason is not None:
-                    if lineno == last:   # no newline after it: the writer was cut off mid-line
+                    if unterminated:   # no newline after it: the writer was cut off mid-line
                         info.truncated = True
                         warnings.append("%s:%d: truncated last line ignored" % (path, lineno))
                     else:
@@ -246,6 +294,12 @@ def read_streams(files, warnings):
             if info.header is None and ev["kind"] == "header":
                 info.header = ev
             mine.append(ev)
+        if mine:   # a stream without a single event belongs to no run (and is reported as it is)
+            info.run_id = _run_id_of(info, mine)
+            runs[info.run_id] = runs.get(info.run_id, 0) + 1
+        if run_id is not None and info.run_id != run_id:
+            continue       # another run's stream in this folder: never merged into this run's document
+        streams.append(info)
         if mine:
             info.pid = (info.header or mine[0])["pid"]
             t = (info.header or mine[0]).get("t")
@@ -261,7 +315,7 @@ def read_streams(files, warnings):
     events = [r[3] for r in rows]
     for i, ev in enumerate(events):
         ev["_i"] = i       # merged position: "before/after" comparisons across the run
-    return events, streams
+    return events, streams, runs
 
 
 # -- the run: indexed events plus path handling -----------------------------------------------------------------
@@ -293,6 +347,8 @@ class _Run:
             first_training = next(iter(self.kind("training")), None)
             self.training_cut = first_training["_i"] if first_training else None
         self._arrays = {}
+        self.owned = set()      # neighbour names the replaced document named (they may be replaced)
+        self.written = set()    # neighbour names written by this reduce
 
     def kind(self, kind):
         return self.by_kind.get(kind, ())
@@ -357,9 +413,8 @@ class _Run:
             return None
         key = str(path)
         if key not in self._arrays:
-            import numpy as np
             try:
-                self._arrays[key] = np.asarray(np.load(key, allow_pickle=False))
+                self._arrays[key] = inputs.load_npy(key, ARRAY_MAX_BYTES)
             except Exception as exc:
                 self._arrays[key] = None
                 self.note("cannot load %s (%s: %s)" % (self.doc_path(path), type(exc).__name__, exc), error=True)
@@ -368,34 +423,24 @@ class _Run:
 
 # -- provenance (§2.2) ------------------------------------------------------------------------------------------
 
-def _git(directory, *args):
-    try:
-        proc = subprocess.run(["git", "-C", str(directory)] + list(args), capture_output=True, text=True,
-                              timeout=GIT_TIMEOUT, env=dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C"))
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
-
-
 def _git_state(run):
-    origin = next((e for e in run.kind("origin") if isinstance(e.get("path"), str) and e["path"]), None)
+    """What the traced process recorded about its own checkout (a ``git`` event). Never runs git: a received
+    stream folder could hold a repository whose configuration runs commands."""
     state = {"commit_hash": "unknown", "branch": "unknown", "dirty": None}
-    if origin is None:
-        run.note("no origin event: commit_hash/branch unknown")
+    event = next((e for e in run.kind("git") if isinstance(e.get("commit"), str) and e["commit"]), None)
+    if event is None:
+        failed = next((e for e in run.kind("git") if isinstance(e.get("error"), str)), None)
+        if failed is not None:
+            run.note("traced code at %s: %s: commit_hash/branch unknown" % (_str(failed.get("path")),
+                                                                          failed["error"]))
+        elif run.kind("origin"):
+            run.note("no git provenance recorded at trace time: commit_hash/branch unknown")
+        else:
+            run.note("no origin event: commit_hash/branch unknown")
         return state
-    path = run.resolve(origin["path"], origin["pid"])
-    directory = path if path.is_dir() else path.parent
-    if not directory.is_dir():
-        run.note("origin %s does not exist here: commit_hash/branch unknown" % path)
-        return state
-    commit = _git(directory, "rev-parse", "HEAD")
-    if not commit:
-        run.note("traced code at %s is not in a git work tree (or git is missing)" % directory)
-        return state
-    state["commit_hash"] = commit
-    state["branch"] = _git(directory, "rev-parse", "--abbrev-ref", "HEAD") or "unknown"
-    status = _git(directory, "status", "--porcelain", "--untracked-files=no")
-    state["dirty"] = None if status is None else bool(status)
+    state["commit_hash"] = event["commit"][:100]
+    state["branch"] = _str(event.get("branch"))[:200] if _str(event.get("branch")) else "unknown"
+    state["dirty"] = _bool(event.get("dirty"))
     return state
 
 
@@ -824,8 +869,9 @@ def _training(run):
     history_artifact = None
     if history is not None and run.out_dir is not None:
         try:
-            jsonio.dump_pretty(history, run.out_dir / HISTORY_NAME)
-            history_artifact = HISTORY_NAME
+            target = neighbour_path(run, HISTORY_NAME)
+            jsonio.dump_pretty(history, target)
+            history_artifact = target.name
         except OSError as exc:
             run.note("cannot write %s: %s" % (HISTORY_NAME, exc), error=True)
     checkpoint = next((a for a in run.kind("artifact") if a.get("name") == "checkpoint"), None)
@@ -935,8 +981,7 @@ def _render_png(array, path, title):
     image = ax.imshow(np.asarray(array, dtype=np.float64), cmap="viridis")
     fig.colorbar(image, ax=ax)
     ax.set_title(title)
-    with outputs.open_new(path) as fh:
-        fig.savefig(fh, format="png", dpi=80, metadata={"Software": None})
+    outputs.replace(path, lambda fh: fig.savefig(fh, format="png", dpi=80, metadata={"Software": None}))
 
 
 def _has_part(ev, part):
@@ -1003,12 +1048,12 @@ def _inference(run, stages):
             for part, arr in (("amplitude", amp), ("phase", phase)):
                 if arr is None:
                     continue
-                target = run.out_dir / PNG_NAMES[part]
                 try:
+                    target = neighbour_path(run, PNG_NAMES[part])
                     _render_png(arr, target, "inference %s" % part)
                     pngs[part + "_png"] = run.doc_path(target)
                 except Exception as exc:
-                    run.note("cannot render %s (%s: %s)" % (target.name, type(exc).__name__, exc), error=True)
+                    run.note("cannot render %s (%s: %s)" % (PNG_NAMES[part], type(exc).__name__, exc), error=True)
     if ev is None:
         run.note("no inference event: inference statistics taken from artifacts/stage when available")
     return {
@@ -1020,7 +1065,7 @@ def _inference(run, stages):
                       "phase_npy": run.doc_path(paths.get("phase_npy")),
                       "amplitude_png": pngs["amplitude_png"], "phase_png": pngs["phase_png"]},
         "source": _str(e.get("source")),
-        "predictions": _int(e.get("predictions")),
+        "predictions": _count(e.get("predictions")),
         "norm_Y_I": _num(e.get("norm_Y_I")),
     }, (amp, phase), paths
 
@@ -1206,27 +1251,44 @@ def _header_value(run, key):
     return next((h.get(key) for h in run.headers if isinstance(h.get(key), str) and h.get(key)), None)
 
 
-def reduce_streams(paths, *, pipeline=None, scenario=None, out_dir=None):
+def reduce_streams(paths, *, pipeline=None, scenario=None, out_dir=None, run_id=None, merge_runs=False,
+                   document=None):
     """Read and merge ``paths`` into the spec document. Returns ``(document, report)``.
 
     ``out_dir`` is where the document will live: history.json and PNGs are written there and paths in the
-    document are made relative to it. Raises ReduceError when there is nothing to reduce.
+    document are made relative to it (``document`` is its file name there, parity_telemetry.json by default:
+    a neighbour file is only ever replaced when the document being replaced named it). ``run_id`` reduces that
+    run's streams only; otherwise streams of several runs are refused unless ``merge_runs``. Raises ReduceError
+    when there is nothing to reduce.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     with _gc_paused():
-        return _reduce(list(paths), pipeline, scenario, out_dir)
+        return _reduce(list(paths), pipeline, scenario, out_dir, run_id, merge_runs, document)
 
 
-def _reduce(paths, pipeline, scenario, out_dir):
+def _runs_text(runs):
+    return ", ".join("%s (%d stream%s)" % (r, n, "" if n == 1 else "s") for r, n in sorted(runs.items()))
+
+
+def _reduce(paths, pipeline, scenario, out_dir, run_id=None, merge_runs=False, document=None):
     warnings = []
-    files = find_stream_files(paths)
-    events, streams = read_streams(files, warnings)
+    files = find_stream_files(paths, warnings)
+    events, streams, runs = read_streams(files, warnings, run_id=run_id)
+    if run_id is None and len(runs) > 1 and not merge_runs:
+        raise ReduceError("streams of %d runs: %s; name one run's streams, or pass --merge-runs to merge them"
+                          % (len(runs), _runs_text(runs)))
     if not events:
         raise ReduceError("no events in %s" % ", ".join(str(f) for f in files))
     if out_dir is not None:
         outputs.makedirs(out_dir)
     run = _Run(events, streams, out_dir)
+    run.owned = _previous_neighbours(out_dir, document)
+    others = sum(n for r, n in runs.items() if r != run_id)
+    if run_id is not None and others:
+        run.note("%d stream(s) of other runs in the folder were not merged (this run: %s)" % (others, run_id))
+    if len(runs) > 1 and merge_runs:
+        run.note("streams of %d runs merged on request (--merge-runs): %s" % (len(runs), _runs_text(runs)))
     duplicates = sum(s.duplicates for s in streams)
     for s in streams:
         if s.truncated:
@@ -1271,10 +1333,10 @@ def _reduce(paths, pipeline, scenario, out_dir):
         "comparison": comparison,
     }
     doc["tracer"] = _tracer_block(run, absent_optional, other, duplicates)
+    doc["tracer"]["run_ids"] = sorted(set(s.run_id for s in streams if s.run_id not in (None, NO_RUN_ID)))
     # Round trip through the strict encoder: what we validate and return is exactly what gets written.
     doc = jsonio.loads(jsonio.dumps(doc))
-    from parity_tracer.validate import validate_document
-    errors = validate_document(doc)
+    errors = _repair(doc)
     report = {"warnings": warnings, "files": [str(f) for f in files], "events": len(events),
               "required_found": len(stagemap.REQUIRED_STAGES) - len(missing),
               "required_total": len(stagemap.REQUIRED_STAGES), "missing_stages": missing,
@@ -1282,21 +1344,124 @@ def _reduce(paths, pipeline, scenario, out_dir):
     return doc, report
 
 
+def _locate(doc, pointer):
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+    parent = doc
+    for part in parts[:-1]:
+        if isinstance(parent, dict) and part in parent:
+            parent = parent[part]
+        elif isinstance(parent, list) and part.isdigit() and int(part) < len(parent):
+            parent = parent[int(part)]
+        else:
+            return None, None
+    if not parts:
+        return None, None
+    key = parts[-1]
+    if isinstance(parent, dict) and key in parent:
+        return parent, key
+    if isinstance(parent, list) and key.isdigit() and int(key) < len(parent):
+        return parent, int(key)
+    return None, None
+
+
+def _repair(doc):
+    """Validate; a value that breaks the schema (e.g. a negative count from a hostile stream) becomes null, with a
+    note. Returns the errors left (none when the document is one we may write)."""
+    from parity_tracer.validate import validate_document
+    notes = doc.get("tracer", {}).get("notes") if isinstance(doc.get("tracer"), dict) else None
+    for _ in range(5):
+        errors = validate_document(doc)
+        changed = False
+        for pointer, reason in errors:
+            parent, key = _locate(doc, pointer)
+            if parent is None or parent[key] is None:
+                continue
+            text = jsonio.dumps(parent[key]).decode("utf-8", "replace")
+            parent[key] = None
+            changed = True
+            if isinstance(notes, list):
+                notes.append("%s = %s from the streams does not validate (%s): written as null" % (
+                    pointer, text if len(text) <= 60 else text[:57] + "...", reason))
+        if not errors or not changed:
+            return errors
+    return validate_document(doc)
+
+
+def _previous_neighbours(out_dir, document):
+    """Files next to the document that the document about to be replaced named as its own (history, PNGs):
+    only those may be replaced; any other file already there is left alone."""
+    if out_dir is None:
+        return set()
+    path = os.path.join(str(out_dir), document or "parity_telemetry.json")
+    try:
+        old = jsonio.loads(inputs.read_bytes(path, follow=False))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return set()
+    if not isinstance(old, dict):
+        return set()
+    named = [_pick(old.get("training"), "history_artifact"),
+             _pick(_dict(old.get("inference")).get("artifacts"), "amplitude_png"),
+             _pick(_dict(old.get("inference")).get("artifacts"), "phase_png")]
+    return {n for n in named if isinstance(n, str) and n and "/" not in n and os.sep not in n and n[0] != "."}
+
+
+def neighbour_path(run, name):
+    """``out_dir/name``, or ``stem-2.ext``... when ``name`` holds a file this reduce may not replace."""
+    stem, ext = os.path.splitext(name)
+    for n in range(1, 1000):
+        candidate = name if n == 1 else "%s-%d%s" % (stem, n, ext)
+        path = run.out_dir / candidate
+        if candidate in run.written or candidate in run.owned or not os.path.lexists(path):
+            run.written.add(candidate)
+            if n > 1:
+                run.note("%s exists and was not written for this document: left as is, wrote %s" % (name, candidate))
+            return path
+    raise OSError("no free name for %s in %s" % (name, run.out_dir))
+
+
 def summary_line(report, out_path):
     errors = report["validation_errors"]
-    verdict = "valid" if not errors else "INVALID: %d error%s" % (len(errors), "" if len(errors) == 1 else "s")
-    return "parity_tracer: %d/%d required stages, telemetry -> %s (%s)" % (
-        report["required_found"], report["required_total"], out_path, verdict)
+    if errors:
+        pointer, reason = errors[0]
+        return "parity_tracer: %d/%d required stages, telemetry NOT written to %s (INVALID: %d error%s, first: %s %s)" % (
+            report["required_found"], report["required_total"], out_path, len(errors),
+            "" if len(errors) == 1 else "s", pointer or "/", reason)
+    return "parity_tracer: %d/%d required stages, telemetry -> %s (valid)" % (
+        report["required_found"], report["required_total"], out_path)
 
 
-def reduce_to_file(paths, out_path, *, pipeline=None, scenario=None):
-    """Reduce and write the document; stream problems go to stderr; returns the one-line summary."""
+def check_output(out_path):
+    """Refuse (ReduceError) an output that is a folder, lies below a file, or is a device/FIFO: before reading."""
     out_path = Path(out_path)
+    parent = out_path.parent if str(out_path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise ReduceError("-o %s: %s is not a folder" % (out_path, parent))
+    for ancestor in parent.parents:
+        if ancestor.exists() and not ancestor.is_dir():
+            raise ReduceError("-o %s: %s is not a folder" % (out_path, ancestor))
+    try:
+        outputs.check_replaceable(out_path) if parent.is_dir() else None
+    except outputs.UnsafeOutput as exc:
+        raise ReduceError("-o %s: %s" % (out_path, exc.strerror))
+
+
+def write_document(doc, out_path):
+    """Write a document this module made (validated by ``_repair``), by private temp file + rename."""
+    jsonio.dump_pretty(doc, out_path)
+
+
+def reduce_to_file(paths, out_path, *, pipeline=None, scenario=None, merge_runs=False):
+    """Reduce and write the document (only when it validates); stream problems go to stderr; returns the one-line
+    summary."""
+    out_path = Path(out_path)
+    check_output(out_path)
     doc, report = reduce_streams(paths, pipeline=pipeline, scenario=scenario,
-                                 out_dir=out_path.parent if str(out_path.parent) else Path("."))
+                                 out_dir=out_path.parent if str(out_path.parent) else Path("."),
+                                 merge_runs=merge_runs, document=out_path.name)
     for line in report["warnings"]:
         sys.stderr.write(line + "\n")
-    jsonio.dump_pretty(doc, out_path)
+    if not report["validation_errors"]:
+        write_document(doc, out_path)
     return summary_line(report, out_path)
 
 
@@ -1307,14 +1472,21 @@ def main(argv=None):
     parser.add_argument("-o", "--output", default="parity_telemetry.json")
     parser.add_argument("--pipeline")
     parser.add_argument("--scenario")
+    parser.add_argument("--merge-runs", action="store_true",
+                        help="merge streams of different runs into one document (refused otherwise)")
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        line = reduce_to_file(args.streams, args.output, pipeline=args.pipeline, scenario=args.scenario)
+        line = reduce_to_file(args.streams, args.output, pipeline=args.pipeline, scenario=args.scenario,
+                              merge_runs=args.merge_runs)
     except ReduceError as exc:
         sys.stderr.write("parity_tracer: reduce: %s\n" % exc)
+        return 2
+    except OSError as exc:
+        sys.stderr.write("parity_tracer: reduce: %s%s\n" % (
+            "%s: " % exc.filename if isinstance(exc.filename, str) else "", inputs.error_text(exc)))
         return 2
     sys.stderr.write(line + "\n")
     return 0 if line.endswith("(valid)") else 1

@@ -6,12 +6,21 @@ from dataclasses import dataclass, field, fields
 from typing import Optional
 
 ENV_PREFIX = "PARITY_TRACER_"
+RUN_ID_ENV = ENV_PREFIX + "RUN_ID"      # made by the root process of a run, inherited by its children
 
 
 def _flag(value, default):
     if value is None or value == "":
         return default
     return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+def _seconds(value, default):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return default
+    return v if v == v and 0 <= v < 1e6 else default
 
 
 def default_out_dir(label=None):
@@ -33,6 +42,8 @@ class Settings:
     save_arrays: bool = True               # stitched / ground-truth .npy files in the output directory
     save_raw_data: bool = False            # the simulated/loaded train data as arrays/raw_data.npz (large)
     reduce_at_exit: bool = True
+    reduce_timeout: float = 10.0           # seconds the reduce at exit may hold the program's exit
+    allow_handler_modules: Optional[str] = None   # comma-separated modules a targets file may take handlers from
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -50,6 +61,8 @@ class Settings:
             save_arrays=_flag(get("SAVE_ARRAYS"), True),
             save_raw_data=_flag(get("SAVE_RAW_DATA"), False),
             reduce_at_exit=_flag(get("REDUCE"), True),
+            reduce_timeout=_seconds(get("REDUCE_TIMEOUT"), 10.0),
+            allow_handler_modules=get("ALLOW_HANDLER_MODULE") or None,
         )
 
     def to_env(self):
@@ -59,7 +72,9 @@ class Settings:
                  "TARGETS": self.targets, "PROFILE": self.profile, "MODULE_PREFIX": self.module_prefix,
                  "STRICT": "1" if self.strict else None, "SAVE_ARRAYS": None if self.save_arrays else "0",
                  "SAVE_RAW_DATA": "1" if self.save_raw_data else None,
-                 "REDUCE": None if self.reduce_at_exit else "0"}
+                 "REDUCE": None if self.reduce_at_exit else "0",
+                 "REDUCE_TIMEOUT": None if self.reduce_timeout == 10.0 else repr(float(self.reduce_timeout)),
+                 "ALLOW_HANDLER_MODULE": self.allow_handler_modules}
         env.update({ENV_PREFIX + k: v for k, v in pairs.items() if v is not None})
         return env
 

@@ -16,8 +16,11 @@ import time
 import uuid
 
 from parity_tracer import faults, jsonio, outputs
+from parity_tracer.settings import RUN_ID_ENV
 
 STREAM_FORMAT = "parity-tracer-stream/1"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 class SinkUnavailable(RuntimeError):
@@ -45,7 +48,8 @@ class Sink:
     # -- lifecycle -----------------------------------------------------------------------------------------
     def open(self):
         try:
-            outputs.makedirs(self.stream_dir)
+            outputs.makedirs(self.out_dir)
+            outputs.subdir(self.out_dir, "streams")     # a planted symlink here is refused, never followed
             self._open_file()
         except OSError as exc:
             raise SinkUnavailable("cannot write %s: %s" % (self.stream_dir, exc.strerror or exc))
@@ -54,8 +58,9 @@ class Sink:
         pid = os.getpid()
         name = "events-%s-%d-%s.jsonl" % (socket.gethostname().split(".")[0] or "host", pid, uuid.uuid4().hex[:8])
         path = os.path.join(self.stream_dir, name)
-        # 0o644: readable by the maintainer's tools, never world-writable
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        # exclusive and never through a symlink; 0o644 minus the umask: never world-writable
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | _NOFOLLOW | _CLOEXEC,
+                           outputs.FILE_MODE)
         self._pid = pid
         self._seq = 0
         self.events = 0
@@ -113,7 +118,9 @@ class Sink:
             self._count("serialize")
             line = jsonio.dumps({"kind": "tracer_error", "seq": self._seq, "t": event["t"], "pid": self._pid,
                                  "layer": "serialize", "target": fields.get("source") or fields.get("target"),
-                                 "error": type(exc).__name__, "message": "event of kind %r dropped" % kind}) + b"\n"
+                                 "error": type(exc).__name__, "message": "event of kind %r dropped" % kind,
+                                 # the stream still says which run it belongs to when its header is lost
+                                 "run_id": fields.get("run_id") if kind == "header" else None}) + b"\n"
         faults.check("sink")
         view = memoryview(b"\n" + line if self._partial else line)
         size = len(view)
@@ -146,6 +153,7 @@ def header_fields(settings, argv):
             packages[name] = str(version)
     from parity_tracer import __version__
     return {
+        "run_id": os.environ.get(RUN_ID_ENV),
         "argv": list(argv),
         "cwd": os.getcwd(),
         "executable": sys.executable,

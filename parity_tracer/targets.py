@@ -6,6 +6,8 @@ Handlers are referenced as ``"package.module:function"`` strings so that a targe
 
 import importlib
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -51,19 +53,67 @@ def with_prefix(points: List[CapturePoint], prefix: str, root: str) -> List[Capt
     return out
 
 
-def load_targets_file(path: str) -> List[CapturePoint]:
-    """A JSON list of {"module", "attr", "after"?, "before"?, "name"?, "options"?}."""
-    with open(path, "rb") as fh:
-        raw = json.loads(fh.read().decode("utf-8"))
+# A targets file is data, so the handlers it names come from this set only (``module:function`` with the
+# function looked up in ``capture.HANDLERS``), or from modules the user allows on the command line
+# (``--allow-handler-module`` / PARITY_TRACER_ALLOW_HANDLER_MODULE): an arbitrary ``sys:exit`` never runs.
+BUILTIN_HANDLER_MODULE = "parity_tracer.capture"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_MAX_TARGETS_BYTES = 4 << 20
+
+
+class TargetsError(ValueError):
+    """The targets file is unreadable, malformed, or names a handler it may not use."""
+
+
+def _check_handler(path, i, key, ref, allowed_modules):
+    if ref is None:
+        return
+    if not isinstance(ref, str) or ref.count(":") != 1:
+        raise TargetsError("%s: entry %d: %s must be \"module:function\"" % (path, i, key))
+    module, func = ref.split(":")
+    if not _NAME.match(module) or not _NAME.match(func):
+        raise TargetsError("%s: entry %d: %s %r is not a module:function name" % (path, i, key, ref))
+    if module == BUILTIN_HANDLER_MODULE and "." not in func and not func.startswith("_"):
+        return
+    if module in allowed_modules:
+        return
+    raise TargetsError("%s: entry %d: handler %r is not one of parity_tracer's handlers (%s:record_result, "
+                       "%s:record_arguments); allow its module with --allow-handler-module %s"
+                       % (path, i, ref, BUILTIN_HANDLER_MODULE, BUILTIN_HANDLER_MODULE, module))
+
+
+def load_targets_file(path: str, allowed_modules=()) -> List[CapturePoint]:
+    """A JSON list of {"module", "attr", "after"?, "before"?, "name"?, "options"?}, read as hostile data: a
+    regular file only (never ``/dev/stdin``, a FIFO or a device), bounded, handlers from the allowed set."""
+    from parity_tracer import inputs, jsonio
+    real = os.path.realpath(path)
+    if real.startswith(("/dev/", "/proc/")):
+        raise TargetsError("%s: not a regular file (a targets file is never read from a device or a stream)" % path)
+    try:
+        data = inputs.read_bytes(path, limit=_MAX_TARGETS_BYTES)
+        raw = jsonio.loads(data)
+    except OSError as exc:
+        raise TargetsError("%s: %s" % (path, inputs.error_text(exc)))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TargetsError("%s: not JSON (%s)" % (path, (str(exc).splitlines() or [type(exc).__name__])[0][:120]))
     if not isinstance(raw, list):
-        raise ValueError("%s: expected a JSON list of capture points" % path)
+        raise TargetsError("%s: expected a JSON list of capture points" % path)
+    allowed = set(allowed_modules or ())
     points = []
     for i, item in enumerate(raw):
-        if not isinstance(item, dict) or "module" not in item or "attr" not in item:
-            raise ValueError("%s: entry %d needs 'module' and 'attr'" % (path, i))
+        if not isinstance(item, dict) or not isinstance(item.get("module"), str) or \
+                not isinstance(item.get("attr"), str):
+            raise TargetsError("%s: entry %d needs string 'module' and 'attr'" % (path, i))
+        for key in ("after", "before"):
+            _check_handler(path, i, key, item.get(key), allowed)
         opts = item.get("options") or {}
-        points.append(point(item["module"], item["attr"], item.get("after"), item.get("before"),
-                            item.get("name"), **opts))
+        if not isinstance(opts, dict) or not isinstance(item.get("name", ""), (str, type(None))):
+            raise TargetsError("%s: entry %d: 'options' must be an object and 'name' a string" % (path, i))
+        try:
+            points.append(point(item["module"], item["attr"], item.get("after"), item.get("before"),
+                                item.get("name"), **{str(k): v for k, v in opts.items()}))
+        except TypeError as exc:
+            raise TargetsError("%s: entry %d: %s" % (path, i, exc))
     return points
 
 
@@ -77,6 +127,13 @@ def resolve_handler(ref: Optional[str]) -> Optional[Callable]:
     fn = _handler_cache.get(ref)
     if fn is None:
         mod_name, _, func_name = ref.partition(":")
+        if mod_name == BUILTIN_HANDLER_MODULE:
+            from parity_tracer.capture import HANDLERS
+            fn = HANDLERS.get(func_name)      # the registry, never an arbitrary attribute of the module
+            if fn is None:
+                raise LookupError("parity_tracer has no handler %r" % func_name)
+            _handler_cache[ref] = fn
+            return fn
         obj = importlib.import_module(mod_name)
         for part in func_name.split("."):
             obj = getattr(obj, part)

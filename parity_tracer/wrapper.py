@@ -142,7 +142,9 @@ def make_wrapper(point, recorder):
         _tls.busy = True
         try:
             call = recorder.begin(point, instance, args, kwargs)
-        except Exception as exc:  # never let our preamble stop the call
+        except BaseException as exc:  # never let our preamble stop the call (only the user's Ctrl-C does)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             recorder.failed("capture", point, exc)
         finally:
             _tls.busy = False
@@ -163,7 +165,9 @@ def _finish(recorder, point, call, result, exc):
     _tls.busy = True
     try:
         recorder.end(call, result, exc)
-    except Exception as err:
+    except BaseException as err:
+        if isinstance(err, KeyboardInterrupt):
+            raise
         recorder.failed("capture", point, err)
     finally:
         _tls.busy = False

@@ -35,7 +35,7 @@ def runs(tmp_path_factory):
     npz = data / "raw_train.npz"
     return {"legacy": _traced(tmp, "legacy", "legacy", "legacy_dose.py", "--nepochs", "1"),
             "npz": _traced(tmp, "npz", "modern", "modern_rawdata_path.py", "--npz", str(npz), "--nepochs", "1"),
-            "npz_file": npz}
+            "npz_file": npz, "legacy_work": tmp / "legacy_work"}
 
 
 def _cli(cmd, *args, cwd):
@@ -50,7 +50,7 @@ def _bundle(run_dir, dest, *extra):
 
 def test_layout_of_a_simulated_run(runs, tmp_path):
     dest = tmp_path / "delivery"
-    r = _bundle(runs["legacy"], dest)
+    r = _bundle(runs["legacy"], dest, "--include", runs["legacy_work"])    # the model is saved outside the run
     assert "sha256sum -c checksums.txt" in r.stderr
     names = set(bundle._files_under(dest))
     for required in ("README.md", "checksums.txt", "parity_telemetry.json", "config.json", "raw_data.npz",
@@ -79,7 +79,7 @@ def test_layout_of_a_simulated_run(runs, tmp_path):
 
 def test_npz_run_bundles_the_input_file_itself(runs, tmp_path):
     dest = tmp_path / "b"
-    _bundle(runs["npz"], dest)
+    _bundle(runs["npz"], dest, "--include", runs["npz_file"])
     assert (dest / "raw_data.npz").read_bytes() == runs["npz_file"].read_bytes()
     doc = json.loads((dest / "parity_telemetry.json").read_text())
     assert hashlib.sha256((dest / "raw_data.npz").read_bytes()).hexdigest() == \
@@ -103,7 +103,7 @@ def test_sha256sum_accepts_the_checksums(runs, tmp_path):
 
 def test_verify_ok_and_detects_tampering(runs, tmp_path):
     dest = tmp_path / "b"
-    _bundle(runs["legacy"], dest)
+    _bundle(runs["legacy"], dest, "--include", runs["legacy_work"])
     r = _cli("verify", dest, cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.startswith("OK:"), r.stdout + r.stderr
     with open(dest / "phase.npy", "ab") as fh:

@@ -775,26 +775,26 @@ def test_inference_stats_from_artifact_when_no_inference_event(tmp_path):
     assert doc["inference"]["phase"]["mean"] is None
 
 
-def test_git_provenance_from_origin(tmp_path):
+def test_git_provenance_is_what_the_stream_recorded(tmp_path):
+    """reduce takes commit/branch/dirty from the ``git`` event the traced process wrote; it never runs git
+    itself (the origin folder here is a repository whose fsmonitor would create a file if git ran there)."""
     if shutil.which("git") is None:
         pytest.skip("git not installed")
     repo = tmp_path / "ptychopinn"
     (repo / "ptycho").mkdir(parents=True)
     (repo / "ptycho" / "__init__.py").write_text("")
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@e")
-    for cmd in (["init", "-q", "-b", "dose_experiments"], ["add", "."], ["commit", "-q", "-m", "x"]):
-        subprocess.run(["git", "-C", str(repo)] + cmd, check=True, env=env, capture_output=True)
-    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    subprocess.run(["git", "-C", str(repo), "init", "-q"], check=True, capture_output=True)
+    subprocess.run(["git", "-C", str(repo), "config", "core.fsmonitor", "touch %s" % (tmp_path / "PWNED")],
+                   check=True, capture_output=True)
     out = tmp_path / "run"
-    grid_run(out, origin=str(repo / "ptycho" / "__init__.py")).write()
+    s = grid_run(out, origin=str(repo / "ptycho" / "__init__.py"))
+    s.emit("git", path=str(repo / "ptycho" / "__init__.py"), commit="ab" * 20, branch="dose_experiments",
+           dirty=True, error=None)
+    s.write()
     doc, _ = reduce_dir(out)
     prov = doc["provenance"]
-    assert (prov["commit_hash"], prov["branch"], prov["dirty"]) == (head, "dose_experiments", False)
-    (repo / "ptycho" / "__init__.py").write_text("x = 1\n")
-    doc, _ = reduce_dir(out)
-    assert doc["provenance"]["dirty"] is True
+    assert (prov["commit_hash"], prov["branch"], prov["dirty"]) == ("ab" * 20, "dose_experiments", True)
+    assert not (tmp_path / "PWNED").exists()
 
 
 def test_paths_outside_document_dir_are_absolute(tmp_path):
@@ -818,13 +818,14 @@ def test_reduce_streams_without_out_dir_writes_nothing(tmp_path):
     assert not (tmp_path / "history.json").exists()
 
 
-def test_invalid_document_is_reported_in_summary(tmp_path, monkeypatch):
+def test_invalid_document_is_reported_and_never_written(tmp_path, monkeypatch):
     rawdata_run(tmp_path).write()
     monkeypatch.setattr(reduce, "SCHEMA_VERSION", "0.9")
-    doc, line = reduce_dir(tmp_path, check=False)
-    assert line.endswith("(INVALID: 1 error)")
+    line = reduce.reduce_to_file([tmp_path / "streams"], tmp_path / "parity_telemetry.json")
+    assert "NOT written" in line and "INVALID: 1 error" in line and "/schema_version" in line
+    assert not (tmp_path / "parity_telemetry.json").exists()
     rc = reduce.main([str(tmp_path), "-o", str(tmp_path / "parity_telemetry.json")])
-    assert rc == 1
+    assert rc == 1 and not (tmp_path / "parity_telemetry.json").exists()
 
 
 def test_split_amplitude_and_phase_inference_events_are_merged(tmp_path):

@@ -125,7 +125,7 @@ def setup(agent):
 
 def _on_root_import(agent, module):
     path = vars(module).get("__file__")
-    agent.emit("origin", path=os.path.abspath(path) if path else None, module=module.__name__)
+    agent.record_origin(os.path.abspath(path) if path else None, module.__name__)
 
 
 def _on_framework_import(agent, module):
@@ -199,12 +199,10 @@ def _save_array(name, value, source):
     arr = _as_array(value)
     if arr is None:
         return None
-    folder = os.path.join(agent.out_dir, "arrays")
-    outputs.makedirs(folder)
+    folder = outputs.subdir(agent.out_dir, "arrays")
     slug = source.replace("::", ".").replace("ptycho.", "")
     path = os.path.join(folder, "%s-%s.npy" % (slug, name))
-    with outputs.open_new(path) as fh:
-        np.save(fh, np.ascontiguousarray(arr), allow_pickle=False)
+    outputs.replace(path, lambda fh: np.save(fh, np.ascontiguousarray(arr), allow_pickle=False))
     _state.saved[name] = path
     agent.emit("artifact", name=name + "_npy", path=os.path.relpath(path, agent.out_dir), source=source)
     return path
@@ -226,11 +224,9 @@ def _save_raw_data(call, arrays):
             kept[key] = np.ascontiguousarray(arr)
     if not kept:
         return
-    folder = os.path.join(agent.out_dir, "arrays")
-    outputs.makedirs(folder)
+    folder = outputs.subdir(agent.out_dir, "arrays")
     path = os.path.join(folder, "raw_data.npz")
-    with outputs.open_new(path) as fh:
-        np.savez(fh, **kept)
+    outputs.replace(path, lambda fh: np.savez(fh, **kept))
     _state.saved["raw_data_npz"] = path
     call.emit("artifact", name="raw_data_npz", path=os.path.relpath(path, agent.out_dir), source=call.source,
               contents=sorted(kept))
