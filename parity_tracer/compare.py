@@ -1086,8 +1086,9 @@ def plot_stage_means(report, path):
     ax.set_title("Stage means, A vs B (non-positive means not drawn)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    try:
-        fig.savefig(str(path), dpi=90, metadata={"Software": None})
+    from parity_tracer import outputs
+    try:   # the exact name given (savefig would add ".png" to a bare name), through the one output place
+        outputs.replace(path, lambda fh: fig.savefig(fh, format="png", dpi=90, metadata={"Software": None}))
     except OSError as exc:
         return "cannot write plot %s: %s" % (path, exc.strerror or exc)
     return None
@@ -1120,8 +1121,9 @@ def main(argv=None):
     else:
         text = render(report, markdown=args.format == "markdown")
     if args.output:
+        from parity_tracer import outputs
         try:
-            Path(args.output).write_text(text, encoding="utf-8")
+            outputs.write_bytes(args.output, text.encode("utf-8"))
         except OSError as exc:
             sys.stderr.write("parity_tracer: compare: cannot write %s (%s)\n" % (args.output, exc.strerror or exc))
             return 2

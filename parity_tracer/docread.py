@@ -6,7 +6,7 @@ Shared by ``compare`` and ``bundle``; a malformed field reads as None / {} / [] 
 import json
 from pathlib import Path
 
-from parity_tracer import jsonio
+from parity_tracer import inputs, jsonio
 
 TELEMETRY = "parity_telemetry.json"
 
@@ -37,14 +37,17 @@ def load_document(path):
     if p.is_dir():
         p = p / TELEMETRY
     try:
-        data = p.read_bytes()
+        data = inputs.read_bytes(p)        # a regular file, bounded: never a FIFO or /dev/zero
     except OSError as exc:
-        raise DocumentError("%s: cannot read (%s)" % (p, exc.strerror or type(exc).__name__))
+        raise DocumentError("%s: cannot read (%s)" % (p, inputs.error_text(exc)))
     try:
         doc = jsonio.loads(data)
     except ValueError:
         try:   # a non-strict writer may have used NaN/Infinity tokens: they become null
+            jsonio.check_depth(data)
             doc = json.loads(data.decode("utf-8"), parse_constant=lambda _c: None)
+        except RecursionError:
+            raise DocumentError("%s: not JSON (nested too deeply)" % p)
         except ValueError as exc:
             raise DocumentError("%s: not JSON (%s)" % (p, str(exc).splitlines()[0][:120] if str(exc) else "parse error"))
     if not isinstance(doc, dict):

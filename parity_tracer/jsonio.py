@@ -13,6 +13,7 @@ import enum
 import json
 import math
 import os
+import re
 import sys
 import uuid
 
@@ -24,6 +25,10 @@ except ImportError:  # pragma: no cover - depends on the environment
 SMALL_ARRAY = 4096   # numpy arrays up to this many elements become lists; larger ones a short description
 MAX_DEPTH = 64       # deeper nesting is cut (a self-referencing structure cannot recurse forever)
 REPR_LIMIT = 200     # "a short repr string"
+MAX_PARSE_DEPTH = 512   # deeper input is refused before parsing: orjson 3.8 overflows its stack (a crash, not an
+                        # error) somewhere past 100k levels, the stdlib parser raises RecursionError near 1000
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
 
 # No OPT_SERIALIZE_NUMPY: arrays go through ``_default`` so that both back ends apply the same size limit
 # (the stream carries statistics, never raw array data).
@@ -42,7 +47,8 @@ def dumps_pretty(obj) -> bytes:
 
 def loads(data):
     """Parse strict JSON from bytes or str; NaN/Infinity tokens are rejected (ValueError) in both back ends, and
-    so is nesting deeper than the parser handles (the stdlib parser would raise RecursionError)."""
+    so is nesting deeper than MAX_PARSE_DEPTH (hostile input must never crash or exhaust a parser)."""
+    check_depth(data)
     if orjson is not None:
         return orjson.loads(data)
     if isinstance(data, (bytes, bytearray, memoryview)):
@@ -51,6 +57,25 @@ def loads(data):
         return json.loads(data, parse_constant=_reject_constant)
     except RecursionError:
         raise ValueError("JSON nested too deeply")
+
+
+def check_depth(data, limit=MAX_PARSE_DEPTH):
+    """ValueError when the JSON text nests arrays/objects deeper than ``limit``. Costs two byte counts unless the
+    text holds more than ``limit`` brackets at all."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    elif not isinstance(data, bytes):
+        data = bytes(data)
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return
+    depth = 0
+    for c in _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", data)):
+        if c in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                raise ValueError("JSON nested deeper than %d levels" % limit)
+        else:
+            depth -= 1
 
 
 def dump_pretty(obj, path) -> str:

@@ -61,10 +61,10 @@ def subdir(parent, name):
     return path
 
 
-def claim_dir(path):
-    """A folder for one run, claimed exclusively: ``path`` when it is new (or an empty folder of this user, which
-    ``marker`` then claims by an exclusive mkdir), else ``path-2``, ``path-3``... Returns the folder claimed.
-    Two runs never share a folder, whatever order they start in."""
+def claim_dir(path, claim="streams"):
+    """A folder for one run, claimed exclusively: ``path`` when it is new, or an empty folder of this user that an
+    exclusive mkdir of ``claim`` inside it claims; else ``path-2``, ``path-3``... Returns the folder claimed. Two
+    runs never share a folder, whatever order they start in. ``claim=None``: only a folder created here counts."""
     path = os.path.abspath(os.fspath(path))
     makedirs(os.path.dirname(path))
     for n in range(1, 1000):
@@ -77,10 +77,11 @@ def claim_dir(path):
         try:
             if not fresh:
                 st = os.lstat(candidate)
-                if not stat.S_ISDIR(st.st_mode) or os.listdir(candidate) or (
+                if claim is None or not stat.S_ISDIR(st.st_mode) or os.listdir(candidate) or (
                         hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
                     continue
-            os.mkdir(os.path.join(candidate, "streams"), DIR_MODE)   # the claim itself: exclusive
+            if claim is not None:
+                os.mkdir(os.path.join(candidate, claim), DIR_MODE)   # the claim itself: exclusive
             return candidate
         except FileExistsError:
             continue
@@ -88,7 +89,7 @@ def claim_dir(path):
             if fresh:
                 raise
             continue
-    raise UnsafeOutput(errno.EEXIST, "no free run folder next to it", path)
+    raise UnsafeOutput(errno.EEXIST, "no free folder next to it", path)
 
 
 def private_dir(parent, prefix):

@@ -201,8 +201,9 @@ def _parse(raw):
         return jsonio.loads(raw), None
     except ValueError as exc:
         try:  # a non-strict writer may have written NaN/Infinity tokens: accept, they become null later
+            jsonio.check_depth(raw)
             return json.loads(raw.decode("utf-8")), None
-        except ValueError:
+        except (ValueError, RecursionError):
             return None, str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
 
 

@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from parity_tracer import jsonio
+from parity_tracer import inputs, jsonio
 
 SCHEMA_FILE = "parity_telemetry.schema.json"
 
@@ -184,16 +184,22 @@ def main(argv=None):
     status = 0
     for name in argv:
         try:
-            doc = jsonio.loads(Path(name).read_bytes())
+            doc = jsonio.loads(inputs.read_bytes(name))      # a regular file, bounded
         except OSError as exc:
-            sys.stderr.write("%s: cannot read: %s\n" % (name, exc.strerror or exc))
+            sys.stderr.write("parity_tracer: validate: %s: cannot read: %s\n" % (name, inputs.error_text(exc)))
             status = 2
             continue
-        except ValueError as exc:
-            sys.stderr.write("%s: not JSON: %s\n" % (name, str(exc).splitlines()[0] if str(exc) else exc))
+        except (ValueError, UnicodeDecodeError) as exc:
+            sys.stderr.write("parity_tracer: validate: %s: not JSON: %s\n" % (
+                name, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__))
             status = 2
             continue
-        errors = validate_document(doc)
+        try:
+            errors = validate_document(doc)
+        except RecursionError:
+            sys.stderr.write("parity_tracer: validate: %s: nested too deeply to validate\n" % name)
+            status = 2
+            continue
         for pointer, reason in errors:
             sys.stdout.write("%s: %s: %s\n" % (name, pointer or "/", reason))
         if errors:

@@ -301,7 +301,7 @@ def test_cli_unreadable_or_not_json_exits_2(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     assert validate.main([str(bad)]) == 2
-    assert capsys.readouterr().err.startswith("%s: not JSON" % bad)
+    assert capsys.readouterr().err.startswith("parity_tracer: validate: %s: not JSON" % bad)
     nan = tmp_path / "nan.json"
     nan.write_text('{"schema_version": NaN}')
     assert validate.main([str(nan)]) == 2

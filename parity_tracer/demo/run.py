@@ -21,6 +21,7 @@ Exit status: 0 when it did, 1 when it did not, 2 when a step failed.
 """
 
 import argparse
+import io
 import os
 import shutil
 import subprocess
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 
 import parity_tracer
-from parity_tracer import compare, jsonio, reduce
+from parity_tracer import compare, jsonio, outputs, reduce
 
 PACKAGE_ROOT = Path(parity_tracer.__file__).resolve().parent.parent   # the directory that holds parity_tracer/
 STANDIN = Path(__file__).resolve().parent / "standin"
@@ -64,18 +65,25 @@ def _env(extra=None):
     return env
 
 
+def _child_umask():
+    current = os.umask(0o022)
+    os.umask(current)
+    return current | 0o022
+
+
 def _step(label, cmd, cwd, env, log):
     start = time.monotonic()
-    with open(log, "w", encoding="utf-8") as fh:
+    with outputs.create(log) as raw, io.TextIOWrapper(raw, encoding="utf-8") as fh:
         fh.write("$ cd %s && %s\n" % (cwd, " ".join(str(c) for c in cmd)))
         fh.flush()
         try:
+            # the stand-in pipelines write their own files: never group/world-writable, whatever our umask
             proc = subprocess.run([str(c) for c in cmd], cwd=str(cwd), env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                  timeout=STEP_TIMEOUT)
+                                  timeout=STEP_TIMEOUT, umask=_child_umask())
         except subprocess.TimeoutExpired:
             raise DemoError("%s: timed out after %d s (log: %s)" % (label, STEP_TIMEOUT, log))
     if proc.returncode != 0:
-        tail = Path(log).read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
+        tail = Path(log).read_bytes()[-4000:].decode("utf-8", "replace").strip().splitlines()[-5:]
         raise DemoError("%s failed (exit %d); log %s:\n    %s" % (label, proc.returncode, log, "\n    ".join(tail)))
     return time.monotonic() - start
 
@@ -88,12 +96,12 @@ def _prepare_out(out):
         entries = list(out.iterdir())
         if entries and not (out / MARKER).is_file():
             raise DemoError("%s is not empty and holds no previous demo (%s): choose another --out" % (out, MARKER))
-        for entry in entries:        # a previous demo: start afresh
+        for entry in entries:        # a previous demo: start afresh (links are removed, never followed)
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:
                 entry.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+    outputs.makedirs(out)
     return out
 
 
@@ -124,12 +132,11 @@ def _readme(out):
 def run_demo(out):
     t0 = time.monotonic()
     out = _prepare_out(out)
-    (out / MARKER).write_text(_readme(out), encoding="utf-8")
+    outputs.write_bytes(out / MARKER, _readme(out).encode("utf-8"), exclusive=True)
     print(BANNER)
     print("output: %s" % out)
 
-    data = out / "data"
-    data.mkdir()
+    data = Path(outputs.subdir(out, "data"))
     dt = _step("simulating the shared dataset", [sys.executable, SCRIPT, "--pkg", MODERN_PKG, "--layout", "modern",
                                                  "--source", "npz"] + COMMON_ARGS, data, _env(), out / "data.log")
     npz = data / "raw_train.npz"
@@ -139,8 +146,8 @@ def run_demo(out):
 
     docs = {}
     for i, (name, pkg, layout, pipeline, scenario, extra) in enumerate(RUNS, 2):
-        work, trace = out / name / "work", out / name / "trace"
-        work.mkdir(parents=True)
+        work = Path(outputs.subdir(outputs.subdir(out, name), "work"))
+        trace = out / name / "trace"
         cmd = [sys.executable, "-m", "parity_tracer", "run", "--no-reduce", "--out", trace, "--pipeline", pipeline,
                "--scenario", scenario, SCRIPT, "--pkg", pkg, "--layout", layout, "--npz", npz] + COMMON_ARGS + extra
         dt = _step("tracing %s" % name, cmd, work, _env({"PARITY_TRACER_MODULE_PREFIX": pkg}), out / (name + ".log"))
@@ -158,9 +165,9 @@ def run_demo(out):
         report = compare.build_report(path_a, compare.load_document(path_a), path_b, compare.load_document(path_b))
     except compare.InputError as exc:
         raise DemoError("compare: %s" % exc)
-    (out / "comparison.txt").write_text(compare.render(report), encoding="utf-8")
-    (out / "comparison.md").write_text(compare.render(report, markdown=True), encoding="utf-8")
-    (out / "comparison.json").write_bytes(jsonio.dumps_pretty(report))
+    outputs.write_bytes(out / "comparison.txt", compare.render(report).encode("utf-8"), exclusive=True)
+    outputs.write_bytes(out / "comparison.md", compare.render(report, markdown=True).encode("utf-8"), exclusive=True)
+    outputs.write_bytes(out / "comparison.json", jsonio.dumps_pretty(report), exclusive=True)
     problem = compare.plot_stage_means(report, out / "stage_means.png")
     print("[4/4] compared: %s mode (%s)" % (report["mode"]["used"], report["mode"]["reason"]))
 
@@ -203,8 +210,9 @@ def main(argv=None):
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
     from parity_tracer.settings import default_out_dir
-    out = Path(args.out) if args.out else Path(default_out_dir("demo"))
     try:
+        # the default name is predictable: claimed by an exclusive mkdir (a planted link or folder is skipped)
+        out = Path(args.out) if args.out else Path(outputs.claim_dir(default_out_dir("demo"), claim=None))
         return run_demo(out.resolve())
     except (DemoError, OSError) as exc:
         sys.stdout.flush()
