@@ -220,8 +220,9 @@ def test_subprocess_children(tmp_path):
                                               "scrubbed 0 scrubbed child ok 0"]
     # a nested ``run --out`` is the root of its own directory: it reduced it and said so, once
     assert traced.stdout.splitlines()[3] == "nested 0 nested child ok 1"
-    # ``validate`` started by a traced process is not traced (exit 2: no such file)
-    assert traced.stdout.splitlines()[4] == "validate 2  0"
+    # ``validate`` started by a traced process is not traced (exit 2: no such file, its own one error line and
+    # no summary line of a reduce)
+    assert traced.stdout.splitlines()[4] == "validate 2  1"
     by_pid = streams_by_pid(out)
     assert len(by_pid) == 2                             # the parent and the one traced child
     (root,) = [pid for pid, ev in by_pid.items() if ev[0]["argv"] == ["parent.py"]]
