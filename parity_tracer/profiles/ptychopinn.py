@@ -17,7 +17,7 @@ import threading
 
 import numpy as np
 
-from parity_tracer import outputs, stats
+from parity_tracer import inputs, outputs, stats
 from parity_tracer.targets import point
 
 ROOT = "ptycho"
@@ -183,7 +183,7 @@ def _meta(value, call=None, **extra):
 def _sha256(path):
     try:
         digest = hashlib.sha256()
-        with open(path, "rb") as fh:
+        with inputs.open_regular(path) as fh:     # never a FIFO the program is about to read, nor a device
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
         return digest.hexdigest()
