@@ -17,6 +17,7 @@ import wrapt
 
 from parity_tracer import faults, outputs, wrapper
 from parity_tracer.capture import Recorder
+from parity_tracer.cli import say as _say
 from parity_tracer.hooks import Patcher
 from parity_tracer.settings import ENV_PREFIX, RUN_ID_ENV, Settings, default_out_dir
 from parity_tracer.sink import Sink, header_fields
@@ -202,14 +203,6 @@ def _reduce_at_exit(out_dir, settings, n_errors, run_id=None):
     if n_errors:
         line += " [%d tracer error%s recorded]" % (n_errors, "" if n_errors == 1 else "s")
     return line
-
-
-def _say(line):
-    try:
-        sys.stderr.write(line.rstrip("\n") + "\n")
-        sys.stderr.flush()
-    except Exception:
-        pass
 
 
 def load_points(settings):
