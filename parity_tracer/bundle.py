@@ -208,8 +208,8 @@ class _Builder:
         real = Path(os.path.realpath(src))
         if _inside(real, self.real_run) or any(_inside(real, inc) for inc in self.includes):
             return None
-        return "`%s` is outside the run directory (resolved: `%s`); name it with `--include` to bundle it" % (
-            src, real)
+        resolved = "" if str(real) == os.path.abspath(src) else " (resolved: `%s`)" % real
+        return "`%s` is outside the run directory%s; name it with `--include` to bundle it" % (src, resolved)
 
     def leave_out(self, name, reason):
         self.left_out.append("`%s`: %s" % (name, reason))
