@@ -108,6 +108,7 @@ def _after_fork_in_child():
         return
     agent.recorder.errors = {}
     agent.recorder._lock = threading.Lock()
+    agent.recorder.summaries._lock = threading.Lock()
     agent.patcher._lock = threading.RLock()
 
 
@@ -132,8 +133,9 @@ def _reduce_at_exit(out_dir, settings, n_errors):
         faults.check("reduce")
         from parity_tracer import jsonio, reduce as reducer
         out_path = os.path.join(out_dir, "parity_telemetry.json")
+        # render=False: matplotlib and PNGs cost ~0.5 s of the program's exit; they are made on demand offline
         doc, report = reducer.reduce_streams([os.path.join(out_dir, "streams")], pipeline=settings.pipeline,
-                                             scenario=settings.scenario, out_dir=out_dir)
+                                             scenario=settings.scenario, out_dir=out_dir, render=False)
         jsonio.dump_pretty(doc, out_path)
         line = reducer.summary_line(report, out_path)
         # inside the host: its stderr gets this one line, not one per stream problem (they are in tracer.notes)

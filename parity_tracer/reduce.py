@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from parity_tracer import jsonio, outputs, stagemap
+from parity_tracer import figures, jsonio, outputs, stagemap
 
 SCHEMA_VERSION = "1.0"
 SPEC_REFERENCE = "specs/spec-ptycho-core.md §Normalization Invariants"
@@ -29,7 +29,6 @@ SYMMETRY_TOLERANCE = 0.05
 USED_MODE_RTOL = 1e-3
 GIT_TIMEOUT = 5.0
 HISTORY_NAME = "history.json"
-PNG_NAMES = {"amplitude": "amplitude.png", "phase": "phase.png"}
 OUT_DIR_KEYS = ("out_dir", "output_dir", "out")
 LIST_CAP = 200   # per-call extras (seed calls, cfg writes, probe calls) keep the document small on huge streams
 
@@ -924,21 +923,6 @@ def _amp_phase(run, paths, amp_name, phase_name):
     return amp, phase
 
 
-def _render_png(array, path, title):
-    """PNG with matplotlib's Agg canvas directly: no pyplot, so no global backend switch in the host."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    import numpy as np
-    fig = Figure(figsize=(4, 4))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    image = ax.imshow(np.asarray(array, dtype=np.float64), cmap="viridis")
-    fig.colorbar(image, ax=ax)
-    ax.set_title(title)
-    with outputs.open_new(path) as fh:
-        fig.savefig(fh, format="png", dpi=80, metadata={"Software": None})
-
-
 def _has_part(ev, part):
     return isinstance(ev.get(part), dict)
 
@@ -970,7 +954,7 @@ def _pick_inference(run):
     return merged
 
 
-def _inference(run, stages):
+def _inference(run, stages, render):
     ev = _pick_inference(run)
     e = ev or {}
     paths = _artifact_paths(run, ev)
@@ -995,17 +979,16 @@ def _inference(run, stages):
         group_limit = stage["metadata"].get("group_limit")
     pngs = {"amplitude_png": None, "phase_png": None}
     if run.out_dir is not None and (amp is not None or phase is not None):
-        try:
-            import matplotlib  # noqa: F401  (optional dependency)
-        except ImportError:
-            run.note("matplotlib is not installed: amplitude/phase PNGs not rendered")
+        problem = figures.unavailable() if render else figures.NOT_AT_EXIT
+        if problem is not None:
+            run.note(problem if not render else "%s: amplitude/phase PNGs not rendered" % problem)
         else:
             for part, arr in (("amplitude", amp), ("phase", phase)):
                 if arr is None:
                     continue
-                target = run.out_dir / PNG_NAMES[part]
+                target = run.out_dir / figures.PNG_NAMES[part]
                 try:
-                    _render_png(arr, target, "inference %s" % part)
+                    figures.render_image(arr, target, "inference %s" % part)
                     pngs[part + "_png"] = run.doc_path(target)
                 except Exception as exc:
                     run.note("cannot render %s (%s: %s)" % (target.name, type(exc).__name__, exc), error=True)
@@ -1206,19 +1189,20 @@ def _header_value(run, key):
     return next((h.get(key) for h in run.headers if isinstance(h.get(key), str) and h.get(key)), None)
 
 
-def reduce_streams(paths, *, pipeline=None, scenario=None, out_dir=None):
+def reduce_streams(paths, *, pipeline=None, scenario=None, out_dir=None, render=True):
     """Read and merge ``paths`` into the spec document. Returns ``(document, report)``.
 
-    ``out_dir`` is where the document will live: history.json and PNGs are written there and paths in the
-    document are made relative to it. Raises ReduceError when there is nothing to reduce.
+    ``out_dir`` is where the document will live: history.json and (``render``) PNGs are written there and
+    paths in the document are made relative to it. The reduce at exit passes ``render=False``: no matplotlib
+    inside the traced program. Raises ReduceError when there is nothing to reduce.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     with _gc_paused():
-        return _reduce(list(paths), pipeline, scenario, out_dir)
+        return _reduce(list(paths), pipeline, scenario, out_dir, render)
 
 
-def _reduce(paths, pipeline, scenario, out_dir):
+def _reduce(paths, pipeline, scenario, out_dir, render):
     warnings = []
     files = find_stream_files(paths)
     events, streams = read_streams(files, warnings)
@@ -1246,7 +1230,7 @@ def _reduce(paths, pipeline, scenario, out_dir):
     probe = _probe(run)
     scale = _intensity_scale(run, cfg, stages)
     training = _training(run)
-    inference, predicted, artifact_paths = _inference(run, stages)
+    inference, predicted, artifact_paths = _inference(run, stages, render)
     comparison = _comparison(run, predicted, artifact_paths, dataset["type"])
     ratios, product, symmetry = _stage_ratios(stages, inference, comparison)
     for entry in absent_optional:
