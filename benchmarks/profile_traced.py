@@ -20,7 +20,7 @@ sys.path.insert(0, REPO)
 from parity_tracer import agent, capture, hooks, jsonio, runner, sink, stats  # noqa: E402
 
 _t0 = time.perf_counter()
-from parity_tracer import reduce as reducer, validate  # noqa: E402  (normally imported at exit)
+from parity_tracer import figures, reduce as reducer, validate  # noqa: E402  (normally imported at exit)
 IMPORT_REDUCE = time.perf_counter() - _t0
 from parity_tracer.profiles import ptychopinn  # noqa: E402
 from parity_tracer.settings import Settings  # noqa: E402
@@ -31,7 +31,7 @@ TIMED = [
     ("in run: patching modules as they are imported", hooks.Patcher, "_hook", 0),
     ("in run: handlers before the call", capture.Recorder, "begin", 0),
     ("in run: handlers after the call", capture.Recorder, "end", 0),
-    ("statistics (stats.summarize)", stats, "summarize", 1),
+    ("statistics (stats.summarize, cache misses)", stats, "summarize", 1),
     ("cfg snapshots", ptychopinn, "cfg_snapshot", 1),
     ("saving .npy arrays", ptychopinn, "_save_array", 1),
     ("sha256 of data files", ptychopinn, "_sha256", 1),
@@ -42,7 +42,7 @@ TIMED = [
     ("read streams", reducer, "read_streams", 2),
     ("git provenance", reducer, "_git_state", 2),
     ("inference block (incl. PNGs)", reducer, "_inference", 2),
-    ("PNG rendering (incl. matplotlib import)", reducer, "_render_png", 3),
+    ("PNG rendering (incl. matplotlib import)", figures, "render_image", 3),
     ("comparison metrics", reducer, "_comparison", 2),
     ("training block (history.json)", reducer, "_training", 2),
     ("schema validation", validate, "validate_document", 2),
