@@ -124,10 +124,10 @@ def main(argv=None):
     ap.add_argument("--pairs", type=int, default=7)
     ap.add_argument("--size", type=int, default=392, help="stand-in object size (392: 6.7k groups of 64x64x4)")
     ap.add_argument("--route", choices=("run", "env"), help="how the traced side is started (default: per pipeline)")
-    ap.add_argument("--warmup", type=int, default=1, help="untimed pairs first (file cache, bytecode)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed pairs first (file cache)")
     ap.add_argument("--work", help="keep the runs' folders here (default: a temporary folder, removed)")
-    ap.add_argument("--pycache", help="PYTHONPYCACHEPREFIX for the runs (default: inside the work folder; the "
-                                      "warm-up run fills it)")
+    ap.add_argument("--pycache", help="PYTHONPYCACHEPREFIX for the runs (default: inside the work folder, filled "
+                                      "by compileall first)")
     args = ap.parse_args(argv)
     python, route, cwd, drv, extra, pypath, label = case(args)
     root = args.work or tempfile.mkdtemp(prefix="parity-e2e-")
@@ -139,6 +139,11 @@ def main(argv=None):
     print("python %s; load average before %.2f %.2f %.2f; %s" % (python, load0[0], load0[1], load0[2],
                                                                    time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())))
     try:
+        # bytecode of the pipeline and of the tracer, as an installed or used checkout has it
+        sources = [os.path.join(p, "ptycho") if os.path.isdir(os.path.join(p, "ptycho")) else p
+                   for p in pypath + [os.path.join(REPO, "parity_tracer"), HERE, DRIVERS] if os.path.isdir(p)]
+        subprocess.run([python, "-m", "compileall", "-q"] + sources, env=_base_env(pycache),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for i in range(args.warmup):
             run_once(python, route, cwd, drv, extra, pypath, False, os.path.join(root, "warmup%d" % i), pycache)
             run_once(python, route, cwd, drv, extra, pypath, True, os.path.join(root, "warmup%d-B" % i), pycache)
