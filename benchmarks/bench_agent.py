@@ -1,13 +1,12 @@
-"""Agent benchmarks: per-call overhead, sink throughput, reduce time, end to end on the stand-in pipeline.
+"""Agent benchmarks: per-call overhead, sink throughput, reduce time (end to end: bench_e2e.py).
 
-    python benchmarks/bench_agent.py [--only overhead,sink,reduce,e2e] [--e2e-size 392] [--repeat 3]
+    python benchmarks/bench_agent.py [--only overhead,sink,reduce]
 
 Every ratio is measured side by side in the same run. Not part of the test suite.
 """
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -116,38 +115,12 @@ def reduce_time(args):
     return [("reduce, 100k-event stream (in process)", "%.2f s" % dt, "<= 1 s")]
 
 
-def end_to_end(args):
-    """The stand-in legacy dose pipeline at a realistic size, untraced and traced, alternating runs."""
-    script = os.path.join(REPO, "parity_tracer", "demo", "standin", "scripts", "legacy_dose.py")
-    layout = os.path.join(REPO, "parity_tracer", "demo", "standin", "legacy")
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PARITY_TRACER")}
-    base["PYTHONPATH"] = os.pathsep.join([layout, REPO])
-    target_args = ["--N", "64", "--size", str(args.e2e_size), "--nepochs", "1"]
-    times = {"plain": [], "traced": []}
-    for _ in range(args.repeat):
-        for mode in ("plain", "traced"):
-            work = tempfile.mkdtemp(prefix="ptbench-e2e-")
-            cmd = [sys.executable, script] + target_args
-            if mode == "traced":
-                cmd = [sys.executable, "-m", "parity_tracer", "run", "--out", os.path.join(work, "out"),
-                       script] + target_args
-            t0 = time.perf_counter()
-            subprocess.run(cmd, cwd=work, env=base, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            times[mode].append(time.perf_counter() - t0)
-    plain, traced = min(times["plain"]), min(times["traced"])
-    return [("end to end, stand-in dose size %d: untraced" % args.e2e_size, "%.2f s" % plain, ""),
-            ("end to end, traced (incl. reduce at exit)", "%.2f s" % traced, ""),
-            ("end to end, traced / untraced", "%.3f" % (traced / plain), "<= 1.02")]
-
-
-SECTIONS = {"overhead": overhead, "sink": sink_throughput, "reduce": reduce_time, "e2e": end_to_end}
+SECTIONS = {"overhead": overhead, "sink": sink_throughput, "reduce": reduce_time}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--only", default=",".join(SECTIONS))
-    ap.add_argument("--e2e-size", type=int, default=392)
-    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
     rows = []
     for name in args.only.split(","):

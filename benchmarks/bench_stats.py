@@ -1,6 +1,6 @@
 """Speed and memory of parity_tracer.stats.summarize against one streaming read of the same array.
 
-    python benchmarks/bench_stats.py [--sizes 256M,1G] [--repeat 3] [--isa avx2]
+    python benchmarks/bench_stats.py [--sizes 256M,1G] [--repeat 3] [--isa avx2] [--fused-candidates]
 
 For each size: a float32 array (clean, then NaN/+-Inf sprinkled at density 1e-4 in the same array) timed
 side by side with ``a.max()`` (best of --repeat), and the peak extra memory that tracemalloc sees during
@@ -119,11 +119,56 @@ def sprinkle(a, density, rng):
     a[idx[2::3]] = -np.inf
 
 
+def fused_candidates(size, repeat, rng):
+    """Per-chunk work of the numpy path on clean float32, against fused alternatives that skip the float64 copy.
+
+    Each variant computes max, min, sum and sum of squares of every CHUNK-sized block of one array, with float64
+    accumulation (what the statistics need to stay identical to the reference). numpy has no float32 kernel with
+    float64 accumulation: dtype=float64 reductions cast through small internal buffers instead.
+    """
+    a = rng.standard_normal(size // 4, dtype=np.float32)
+    chunk = stats.CHUNK
+    buf = np.empty(chunk, np.float64)
+    mx, mn = np.maximum.reduce, np.minimum.reduce
+
+    def copy_then_sums(x):       # what stats does: one float64 copy, einsum sum, BLAS sum of squares
+        b = buf[:x.size]
+        mx(x), mn(x), np.copyto(b, x)
+        return float(np.einsum("i->", b)), stats._sumsq(b)
+
+    def add_reduce_einsum(x):    # fused: float32 blocks, float64 accumulation, no copy of ours
+        mx(x), mn(x)
+        return float(np.add.reduce(x, dtype=np.float64)), float(np.einsum("i,i->", x, x, dtype=np.float64))
+
+    def einsum_einsum(x):
+        mx(x), mn(x)
+        return float(np.einsum("i->", x, dtype=np.float64)), float(np.einsum("i,i->", x, x, dtype=np.float64))
+
+    def walk(fn):
+        return lambda: [fn(a[i:i + chunk]) for i in range(0, a.size, chunk)]
+
+    variants = (("float64 copy, einsum + BLAS (in use)", copy_then_sums),
+                ("fused: add.reduce(dtype=f8) + einsum(dtype=f8)", add_reduce_einsum),
+                ("fused: einsum(dtype=f8) x2", einsum_einsum))
+    times = {name: float("inf") for name, _ in variants}
+    tb = float("inf")
+    for _ in range(repeat):
+        tb = min(tb, best_of(a.max, 1))
+        for name, fn in variants:
+            times[name] = min(times[name], best_of(walk(fn), 1))
+    print("\nfused float32 candidates, clean float32 %s (chunks of %d), vs one read %.1f ms" % (
+        fmt_size(size), chunk, tb * 1e3))
+    for name, _ in variants:
+        print("  %-50s %8.1f ms %6.2fx" % (name, times[name] * 1e3, times[name] / tb))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="256M,1G", help="array sizes in bytes, e.g. 256M,1G")
     ap.add_argument("--repeat", type=int, default=3, help="best of N (default 3)")
     ap.add_argument("--isa", help="kernel variant to time (see parity_tracer._moments.isas())")
+    ap.add_argument("--fused-candidates", action="store_true",
+                    help="also time fused float32 alternatives to the numpy path's float64 copy")
     args = ap.parse_args(argv)
     if args.isa:
         if KERNEL is None:
@@ -165,6 +210,9 @@ def main(argv=None):
     zf = z.view(np.float32)
     zf[:] = rng.standard_normal(zf.size, dtype=np.float32)
     row("complex64 amp+phase", size, z, zf.max, TARGETS["complex64"])
+    del z, zf
+    if args.fused_candidates:
+        fused_candidates(sizes[0], args.repeat, rng)
 
 
 def fmt_size(n: int) -> str:

@@ -2,7 +2,8 @@
 
     python benchmarks/run_all.py [--quick]
 
---quick uses the 256 MiB statistics case only and a smaller end-to-end pipeline (size 196).
+--quick uses the 256 MiB statistics case only and a smaller end-to-end pipeline (size 196, 3 pairs). The real
+PtychoPINN pipelines are separate (``bench_e2e.py legacy|modern``: they need the checkouts).
 Ratios are measured side by side within each run; run on a quiet machine (load average < 1).
 """
 
@@ -20,7 +21,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     runs = [
         ["bench_stats.py", "--sizes", "256M" if args.quick else "256M,1G", "--repeat", "3"],
-        ["bench_agent.py", "--e2e-size", "196" if args.quick else "392", "--repeat", "2" if args.quick else "3"],
+        ["bench_agent.py"],
+        ["bench_e2e.py", "standin", "--size", "196" if args.quick else "392", "--pairs", "3" if args.quick else "7"],
         ["bench_startup.py", "--runs", "20" if args.quick else "40"],
     ]
     status = 0

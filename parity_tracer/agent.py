@@ -142,6 +142,7 @@ def _after_fork_in_child():
         return
     agent.recorder.errors = {}
     agent.recorder._lock = threading.Lock()
+    agent.recorder.summaries._lock = threading.Lock()
     agent.patcher._lock = threading.RLock()
 
 
@@ -188,8 +189,10 @@ def _reduce_at_exit(out_dir, settings, n_errors, run_id=None):
         faults.check("reduce")
         from parity_tracer import reduce as reducer
         out_path = os.path.join(out_dir, "parity_telemetry.json")
+        # render=False: matplotlib and PNGs cost ~0.5 s of the program's exit; they are made on demand offline
         doc, report = reducer.reduce_streams([os.path.join(out_dir, "streams")], pipeline=settings.pipeline,
-                                             scenario=settings.scenario, out_dir=out_dir, run_id=run_id)
+                                             scenario=settings.scenario, out_dir=out_dir, run_id=run_id,
+                                             render=False)
         if not report["validation_errors"]:
             reducer.write_document(doc, out_path)     # only a document that validates is ever written
         line = reducer.summary_line(report, out_path)

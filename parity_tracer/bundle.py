@@ -10,7 +10,7 @@
     history.json           per-epoch training history
     model_checkpoint/      the saved model (training.checkpoint_artifact), copied as files
     amplitude.npy, phase.npy, ground_truth_amp.npy, ground_truth_phase.npy
-    amplitude.png, phase.png   when the run rendered them
+    amplitude.png, phase.png   the run's renderings, else rendered from the arrays (needs matplotlib)
 
 Whatever the run did not produce is left out and listed under "Deviations" in the README. Arrays are only ever
 opened with ``allow_pickle=False``; pickles in a checkpoint directory are copied byte for byte, never loaded.
@@ -40,7 +40,7 @@ import stat
 import sys
 from pathlib import Path
 
-from parity_tracer import docread, inputs, jsonio, outputs
+from parity_tracer import docread, figures, inputs, jsonio, outputs
 from parity_tracer.stagemap import REQUIRED_STAGES
 
 TELEMETRY = "parity_telemetry.json"
@@ -307,6 +307,41 @@ def _copy_checkpoint(b, src):
     return count, skipped
 
 
+def _pngs(b, doc, out_doc):
+    """amplitude.png / phase.png: the run's own renderings, else rendered here from the bundled arrays (the
+    traced program does not render them: see ``figures``)."""
+    for part, name in sorted(figures.PNG_NAMES.items()):
+        field = part + "_png"
+        src = _resolve(b.run_dir, _get(doc, "inference", "artifacts", field))
+        reason = b.permitted(src) if src is not None and src.is_file() else "absent"
+        if reason is None:
+            b.add_file(name, src, "rendering of the stitched %s" % part, "`%s`" % _get(doc, "inference", "artifacts",
+                                                                                     field))
+        else:
+            if reason != "absent":
+                b.leave_out(name, reason)
+            npy = b.work / (part + ".npy")
+            if not npy.is_file():
+                continue
+            problem = figures.unavailable()
+            image = None
+            if problem is None:
+                import numpy as np
+                try:
+                    image = figures.as_image(np.load(str(npy), allow_pickle=False))
+                    if image is None:
+                        problem = "`%s.npy` is not an image" % part
+                    else:
+                        figures.render_image(image, b.work / name, "inference %s" % part)
+                except Exception as exc:
+                    problem = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:120] if str(exc) else "")
+            if problem is not None:
+                b.deviations.append("`%s` not rendered: %s." % (name, problem))
+                continue
+            b.members.append((name, "rendering of the stitched %s" % part, "rendered by bundle from `%s.npy`" % part))
+        _rewrite(out_doc, ("inference", "artifacts", field), name, b.rewrites)
+
+
 def _raw_data(b, doc, gt_paths):
     """raw_data.npz: the input npz itself, or the simulation arrays that were captured. Returns README text."""
     ds = _dict(_get(doc, "provenance", "dataset_source"))
@@ -395,15 +430,7 @@ def build(run_dir, work, includes=()):
         if b.artifact(name, ("comparison", "ground_truth_artifacts", field), "ground truth (simulated object)"):
             _rewrite(out_doc, ("comparison", "ground_truth_artifacts", field), name, b.rewrites)
             gt_paths.append((key, work / name))
-    for name, field in (("amplitude.png", "amplitude_png"), ("phase.png", "phase_png")):
-        src = _resolve(run_dir, _get(doc, "inference", "artifacts", field))
-        reason = b.permitted(src) if src is not None and src.is_file() else "absent"
-        if reason != "absent" and reason is not None:
-            b.leave_out(name, reason)
-        elif reason is None:
-            b.add_file(name, src, "rendering of the stitched %s" % name.split(".")[0],
-                       "`%s`" % _get(doc, "inference", "artifacts", field))
-            _rewrite(out_doc, ("inference", "artifacts", field), name, b.rewrites)
+    _pngs(b, doc, out_doc)
 
     # training
     if b.artifact("history.json", ("training", "history_artifact"), "per-epoch training history", npy=False):

@@ -11,7 +11,8 @@ import os
 import threading
 import traceback
 
-from parity_tracer import faults, stats, wrapper
+from parity_tracer import faults, wrapper
+from parity_tracer.statcache import SummaryCache
 from parity_tracer.targets import resolve_handler
 
 _call_ids = itertools.count(1)
@@ -104,6 +105,7 @@ class Recorder:
         self._counts = {}
         self._originals = {}
         self._lock = threading.Lock()
+        self.summaries = SummaryCache()
         # callables ``observer(call, phase)`` run as every traced call begins and ends (e.g. watching a dict)
         self.observers = []
 
@@ -140,13 +142,16 @@ class Recorder:
         stack.append(call)
         with self._lock:
             self._counts[point.canonical] = self._counts.get(point.canonical, 0) + 1
-        self._observe(call, "begin")
         try:
-            before = resolve_handler(point.before)
-            if before is not None:
-                before(call)
-        except BaseException as exc:
-            self._contain(point, exc)
+            self._observe(call, "begin")
+            try:
+                before = resolve_handler(point.before)
+                if before is not None:
+                    before(call)
+            except BaseException as exc:
+                self._contain(point, exc)
+        finally:
+            self.summaries.end_pass()
         return call
 
     def end(self, call, result, exc):
@@ -157,14 +162,17 @@ class Recorder:
                 break
         call.result = result
         call.exception = exc
-        if exc is None and call.point.after:
-            try:
-                after = resolve_handler(call.point.after)
-                if after is not None:
-                    after(call)
-            except BaseException as err:
-                self._contain(call.point, err)
-        self._observe(call, "end")
+        try:
+            if exc is None and call.point.after:
+                try:
+                    after = resolve_handler(call.point.after)
+                    if after is not None:
+                        after(call)
+                except BaseException as err:
+                    self._contain(call.point, err)
+            self._observe(call, "end")
+        finally:
+            self.summaries.end_pass()
 
     def _contain(self, point, exc):
         """A handler's own exception, ``SystemExit`` included, is counted and recorded, never the host's. Only
@@ -184,7 +192,7 @@ class Recorder:
     def summarize(self, value, call=None):
         try:
             faults.check("stats")
-            return stats.summarize(value)
+            return self.summaries.summarize(value)
         except Exception as exc:
             self.failed("stats", call.point if call is not None else None, exc)
             return {"error": type(exc).__name__}

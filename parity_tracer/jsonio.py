@@ -15,7 +15,6 @@ import math
 import os
 import re
 import sys
-import uuid
 
 try:  # optional speed-up; tests set this handle to None to exercise the stdlib path
     import orjson
@@ -196,7 +195,8 @@ def _sanitize(obj, depth, active):
             return _sanitize(obj.value, depth + 1, active)
         if isinstance(obj, (datetime.datetime, datetime.date, datetime.time)):
             return obj.isoformat()
-        if isinstance(obj, uuid.UUID):
+        uuid = sys.modules.get("uuid")   # not imported: no object can be a UUID (importing it costs start-up)
+        if uuid is not None and isinstance(obj, uuid.UUID):
             return str(obj)
         if isinstance(obj, os.PathLike):
             return _str(os.fspath(obj)) if isinstance(os.fspath(obj), str) else _short_repr(obj)

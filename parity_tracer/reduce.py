@@ -19,7 +19,7 @@ import stat
 import sys
 from pathlib import Path
 
-from parity_tracer import inputs, jsonio, outputs, stagemap
+from parity_tracer import figures, inputs, jsonio, outputs, stagemap
 
 SCHEMA_VERSION = "1.0"
 SPEC_REFERENCE = "specs/spec-ptycho-core.md §Normalization Invariants"
@@ -30,7 +30,6 @@ USED_MODE_RTOL = 1e-3
 ARRAY_MAX_BYTES = 2 << 30   # an artifact array larger than this is refused (read through mmap below it)
 NO_RUN_ID = "(no run id)"
 HISTORY_NAME = "history.json"
-PNG_NAMES = {"amplitude": "amplitude.png", "phase": "phase.png"}
 OUT_DIR_KEYS = ("out_dir", "output_dir", "out")
 LIST_CAP = 200   # per-call extras (seed calls, cfg writes, probe calls) keep the document small on huge streams
 
@@ -971,20 +970,6 @@ def _amp_phase(run, paths, amp_name, phase_name):
     return amp, phase
 
 
-def _render_png(array, path, title):
-    """PNG with matplotlib's Agg canvas directly: no pyplot, so no global backend switch in the host."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    import numpy as np
-    fig = Figure(figsize=(4, 4))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    image = ax.imshow(np.asarray(array, dtype=np.float64), cmap="viridis")
-    fig.colorbar(image, ax=ax)
-    ax.set_title(title)
-    outputs.replace(path, lambda fh: fig.savefig(fh, format="png", dpi=80, metadata={"Software": None}))
-
-
 def _has_part(ev, part):
     return isinstance(ev.get(part), dict)
 
@@ -1016,7 +1001,7 @@ def _pick_inference(run):
     return merged
 
 
-def _inference(run, stages):
+def _inference(run, stages, render):
     ev = _pick_inference(run)
     e = ev or {}
     paths = _artifact_paths(run, ev)
@@ -1041,20 +1026,19 @@ def _inference(run, stages):
         group_limit = stage["metadata"].get("group_limit")
     pngs = {"amplitude_png": None, "phase_png": None}
     if run.out_dir is not None and (amp is not None or phase is not None):
-        try:
-            import matplotlib  # noqa: F401  (optional dependency)
-        except ImportError:
-            run.note("matplotlib is not installed: amplitude/phase PNGs not rendered")
+        problem = figures.unavailable() if render else figures.NOT_AT_EXIT
+        if problem is not None:
+            run.note(problem if not render else "%s: amplitude/phase PNGs not rendered" % problem)
         else:
             for part, arr in (("amplitude", amp), ("phase", phase)):
                 if arr is None:
                     continue
                 try:
-                    target = neighbour_path(run, PNG_NAMES[part])
-                    _render_png(arr, target, "inference %s" % part)
+                    target = neighbour_path(run, figures.PNG_NAMES[part])
+                    figures.render_image(arr, target, "inference %s" % part)
                     pngs[part + "_png"] = run.doc_path(target)
                 except Exception as exc:
-                    run.note("cannot render %s (%s: %s)" % (PNG_NAMES[part], type(exc).__name__, exc), error=True)
+                    run.note("cannot render %s (%s: %s)" % (figures.PNG_NAMES[part], type(exc).__name__, exc), error=True)
     if ev is None:
         run.note("no inference event: inference statistics taken from artifacts/stage when available")
     return {
@@ -1076,6 +1060,18 @@ def _crop_box(shape, size):
     return start, [start[0] + size, start[1] + size]
 
 
+def _median(d):
+    """np.median of a non-empty finite 1-D array, computed as np.median does (partition, then the middle
+    element or the mean of the two middle ones: the same number), without np.median's NaN check, which
+    imports numpy.ma (~0.1 s) inside the traced program's exit."""
+    import numpy as np
+    n = d.size
+    k = n // 2
+    if n % 2:
+        return float(np.partition(d, k)[k])
+    return float(np.mean(np.partition(d, [k - 1, k])[k - 1:k + 1]))
+
+
 def _metrics(truth, pred):
     """Error metrics of truth vs prediction over pixels finite in both (d = truth - pred)."""
     import numpy as np
@@ -1095,7 +1091,7 @@ def _metrics(truth, pred):
         "rmse": float(np.sqrt(np.mean(d * d))),
         "max_abs": float(np.max(np.abs(d))),
         "pearson_r": float(np.dot(dt, dp)) / denom if denom > 0 else None,
-        "bias_summary": {"mean": float(np.mean(d)), "median": float(np.median(d)),
+        "bias_summary": {"mean": float(np.mean(d)), "median": _median(d),
                          "p05": float(np.percentile(d, 5)), "p95": float(np.percentile(d, 95))},
         "scaling_analysis": {
             "truth_to_pred_ratio_mean": _ratio(float(t.mean()), float(p.mean())),
@@ -1253,26 +1249,27 @@ def _header_value(run, key):
 
 
 def reduce_streams(paths, *, pipeline=None, scenario=None, out_dir=None, run_id=None, merge_runs=False,
-                   document=None):
+                   document=None, render=True):
     """Read and merge ``paths`` into the spec document. Returns ``(document, report)``.
 
-    ``out_dir`` is where the document will live: history.json and PNGs are written there and paths in the
-    document are made relative to it (``document`` is its file name there, parity_telemetry.json by default:
-    a neighbour file is only ever replaced when the document being replaced named it). ``run_id`` reduces that
-    run's streams only; otherwise streams of several runs are refused unless ``merge_runs``. Raises ReduceError
-    when there is nothing to reduce.
+    ``out_dir`` is where the document will live: history.json and (``render``) PNGs are written there and paths
+    in the document are made relative to it (``document`` is its file name there, parity_telemetry.json by
+    default: a neighbour file is only ever replaced when the document being replaced named it). The reduce at
+    exit passes ``render=False``: no matplotlib inside the traced program. ``run_id`` reduces that run's streams
+    only; otherwise streams of several runs are refused unless ``merge_runs``. Raises ReduceError when there is
+    nothing to reduce.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     with _gc_paused():
-        return _reduce(list(paths), pipeline, scenario, out_dir, run_id, merge_runs, document)
+        return _reduce(list(paths), pipeline, scenario, out_dir, run_id, merge_runs, document, render)
 
 
 def _runs_text(runs):
     return ", ".join("%s (%d stream%s)" % (r, n, "" if n == 1 else "s") for r, n in sorted(runs.items()))
 
 
-def _reduce(paths, pipeline, scenario, out_dir, run_id=None, merge_runs=False, document=None):
+def _reduce(paths, pipeline, scenario, out_dir, run_id=None, merge_runs=False, document=None, render=True):
     warnings = []
     files = find_stream_files(paths, warnings)
     events, streams, runs = read_streams(files, warnings, run_id=run_id)
@@ -1309,7 +1306,7 @@ def _reduce(paths, pipeline, scenario, out_dir, run_id=None, merge_runs=False, d
     probe = _probe(run)
     scale = _intensity_scale(run, cfg, stages)
     training = _training(run)
-    inference, predicted, artifact_paths = _inference(run, stages)
+    inference, predicted, artifact_paths = _inference(run, stages, render)
     comparison = _comparison(run, predicted, artifact_paths, dataset["type"])
     ratios, product, symmetry = _stage_ratios(stages, inference, comparison)
     for entry in absent_optional:

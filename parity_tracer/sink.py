@@ -9,11 +9,9 @@ streams 0o644 whatever the umask.
 """
 
 import os
-import socket
 import sys
 import threading
 import time
-import uuid
 
 from parity_tracer import faults, jsonio, outputs
 from parity_tracer.settings import RUN_ID_ENV
@@ -56,7 +54,7 @@ class Sink:
 
     def _open_file(self):
         pid = os.getpid()
-        name = "events-%s-%d-%s.jsonl" % (socket.gethostname().split(".")[0] or "host", pid, uuid.uuid4().hex[:8])
+        name = "events-%s-%d-%s.jsonl" % (_host().split(".")[0] or "host", pid, os.urandom(4).hex())
         path = os.path.join(self.stream_dir, name)
         # exclusive and never through a symlink; 0o644 minus the umask: never world-writable
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | _NOFOLLOW | _CLOEXEC,
@@ -139,6 +137,15 @@ class Sink:
     def _count(self, layer):
         self.errors[layer] = self.errors.get(layer, 0) + 1
 
+
+
+def _host():
+    # os.uname is what socket.gethostname reads on POSIX; socket (and uuid, which imports platform) cost
+    # start-up in every traced process
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+    return socket.gethostname()
 
 
 def header_fields(settings, argv):

@@ -161,6 +161,13 @@ def to_array(value):
         if _from_tf(tp):
             if is_symbolic(value):
                 return SYMBOLIC
+            if tp.__name__ == "EagerTensor" and hasattr(tp, "__array__"):
+                try:  # a read-only view of the tensor's own buffer on CPU: ``.numpy()`` would copy it
+                    a = np.asarray(value)
+                    if a.dtype != object:
+                        return a
+                except Exception:
+                    pass
             fn = getattr(value, "numpy", None)
             if callable(fn):
                 return np.asarray(fn())

@@ -182,3 +182,13 @@ def test_round_trip_property(value):
             assert strict_loads(data) == _expected(value)
         finally:
             jsonio.orjson = saved
+
+
+def test_orjson_is_installed_with_the_tool_and_the_fallback_needs_nothing():
+    """``pip install parity-tracer`` brings orjson (the fast event writer); the environment route, where nothing is
+    installed, writes with the stdlib json (every test here runs with both back ends)."""
+    tomllib = pytest.importorskip("tomllib")
+    with open(pathlib.Path(__file__).resolve().parent.parent / "pyproject.toml", "rb") as fh:
+        project = tomllib.load(fh)["project"]
+    names = [d.split(">")[0].split("=")[0].split("<")[0].strip() for d in project["dependencies"]]
+    assert "orjson" in names

@@ -107,3 +107,20 @@ def test_model_log_scale_read_without_a_build(tmp_path):
     scales = [e for e in kinds(read_events(tmp_path / "out"), "intensity_scale") if e["what"] == "model_log_scale"]
     assert scales and scales[0]["value"] == pytest.approx(1761.36, rel=1e-5)
     assert scales[0]["source"] == "ptycho.train_pinn::train"
+
+
+def test_eager_tensor_statistics_read_its_buffer_without_a_copy():
+    import tracemalloc
+    import numpy as np
+    from parity_tracer import stats
+    values = np.random.default_rng(3).standard_normal((256, 64, 64, 4)).astype(np.float32)   # 16 MiB
+    t = tf.constant(values)
+    stats.summarize(t)                               # warm up (scratch buffers, lazy imports)
+    tracemalloc.start()
+    try:
+        got = stats.summarize(t)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got == stats.summarize(values)
+    assert peak < 8 * 2 ** 20, peak                  # the scratch of one chunk; `.numpy()` would copy 16 MiB
