@@ -130,14 +130,12 @@ def _register_child_footer(agent):
 def _reduce_at_exit(out_dir, settings, n_errors):
     try:
         faults.check("reduce")
-        from parity_tracer import jsonio, reduce as reducer
+        from parity_tracer import segment
         out_path = os.path.join(out_dir, "parity_telemetry.json")
-        doc, report = reducer.reduce_streams([os.path.join(out_dir, "streams")], pipeline=settings.pipeline,
-                                             scenario=settings.scenario, out_dir=out_dir)
-        jsonio.dump_pretty(doc, out_path)
-        line = reducer.summary_line(report, out_path)
+        line, warnings, _ = segment.reduce_path([os.path.join(out_dir, "streams")], out_path,
+                                                pipeline=settings.pipeline, scenario=settings.scenario)
         # inside the host: its stderr gets this one line, not one per stream problem (they are in tracer.notes)
-        n = len(report["warnings"])
+        n = len(warnings)
         if n:
             line += " [%d stream warning%s in tracer.notes]" % (n, "" if n == 1 else "s")
     except Exception as exc:

@@ -267,10 +267,12 @@ def read_streams(files, warnings):
 # -- the run: indexed events plus path handling -----------------------------------------------------------------
 
 class _Run:
-    def __init__(self, events, streams, out_dir):
+    def __init__(self, events, streams, out_dir, root=None):
         self.events = events
         self.streams = streams
         self.out_dir = Path(os.path.abspath(out_dir)) if out_dir is not None else None
+        # the traced run's folder when the document lives below it (one document per run: runs/<index>-<label>/)
+        self.root = Path(os.path.abspath(root)) if root is not None else None
         self.notes = []
         self.reduce_errors = 0
         self.by_kind = {}
@@ -347,6 +349,12 @@ class _Run:
         if self.out_dir is not None:
             try:
                 return p.relative_to(self.out_dir).as_posix()
+            except ValueError:
+                pass
+        if self.root is not None and self.out_dir is not None:
+            try:
+                p.relative_to(self.root)
+                return Path(os.path.relpath(p, self.out_dir)).as_posix()
             except ValueError:
                 pass
         return str(p)
@@ -492,6 +500,8 @@ def _config_snapshot(run):
         root = min(run.headers, key=lambda h: (_num(h.get("t")) or 0.0, _int(h.get("pid")) or 0), default=None)
         own = [e for e in exits if root is not None and e.get("pid") == root.get("pid")]
         snap = (own or exits or [None])[-1]
+    if snap is None:   # one run of several has no exit snapshot of its own: the configuration it last set
+        snap = ([e for e in run.kind("config") if e.get("when") == "update_legacy_dict"] or [None])[-1]
     return snap
 
 
@@ -876,14 +886,15 @@ _INF_KEYS = (("min", _num), ("max", _num), ("mean", _num), ("std", _num), ("nan_
 
 
 def _artifact_paths(run, inference_ev):
-    """name -> resolved path: the chosen inference event's own artifacts first, then artifact events."""
+    """name -> resolved path: the chosen inference event's own artifacts first, then the latest artifact event
+    of each name (the test set's ground truth is saved after the train set's)."""
     paths = {}
     if inference_ev is not None and isinstance(inference_ev.get("artifacts"), dict):
         for name, p in sorted(inference_ev["artifacts"].items()):
             resolved = run.resolve(p, inference_ev["pid"]) if isinstance(p, str) else None
             if resolved is not None:
                 paths[name] = resolved
-    for ev in run.kind("artifact"):
+    for ev in reversed(run.kind("artifact")):
         name = ev.get("name")
         if isinstance(name, str) and name not in paths:
             resolved = run.resolve(ev.get("path"), ev["pid"])
@@ -1219,14 +1230,26 @@ def reduce_streams(paths, *, pipeline=None, scenario=None, out_dir=None):
 
 
 def _reduce(paths, pipeline, scenario, out_dir):
+    files, events, streams, warnings = read(paths)
+    return build(files, events, streams, warnings, pipeline=pipeline, scenario=scenario, out_dir=out_dir)
+
+
+def read(paths):
+    """``(files, merged events, per-file info, warnings)`` of the streams named by ``paths``."""
     warnings = []
     files = find_stream_files(paths)
     events, streams = read_streams(files, warnings)
     if not events:
         raise ReduceError("no events in %s" % ", ".join(str(f) for f in files))
+    return files, events, streams, warnings
+
+
+def build(files, events, streams, warnings, *, pipeline=None, scenario=None, out_dir=None, root=None,
+          run_segment=None):
+    """The document of ``events`` (all of a stream, or one run's share of it: ``segment.py``)."""
     if out_dir is not None:
         outputs.makedirs(out_dir)
-    run = _Run(events, streams, out_dir)
+    run = _Run(events, streams, out_dir, root)
     duplicates = sum(s.duplicates for s in streams)
     for s in streams:
         if s.truncated:
@@ -1271,6 +1294,8 @@ def _reduce(paths, pipeline, scenario, out_dir):
         "comparison": comparison,
     }
     doc["tracer"] = _tracer_block(run, absent_optional, other, duplicates)
+    if run_segment is not None:
+        doc["tracer"]["run_segment"] = run_segment
     # Round trip through the strict encoder: what we validate and return is exactly what gets written.
     doc = jsonio.loads(jsonio.dumps(doc))
     from parity_tracer.validate import validate_document
@@ -1302,22 +1327,30 @@ def reduce_to_file(paths, out_path, *, pipeline=None, scenario=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m parity_tracer reduce",
-                                     description="Reduce event streams to parity_telemetry.json (spec v1.0).")
+                                     description="Reduce event streams to parity_telemetry.json (spec v1.0); a "
+                                                 "stream holding several runs gives one document per run under "
+                                                 "runs/ next to it, listed in runs.json.")
     parser.add_argument("streams", nargs="+", help="JSONL stream files or directories")
     parser.add_argument("-o", "--output", default="parity_telemetry.json")
     parser.add_argument("--pipeline")
     parser.add_argument("--scenario")
+    parser.add_argument("--single", action="store_true",
+                        help="one document even when the stream holds several runs (their events are merged)")
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
+    from parity_tracer import segment
     try:
-        line = reduce_to_file(args.streams, args.output, pipeline=args.pipeline, scenario=args.scenario)
+        line, warnings, ok = segment.reduce_path(args.streams, args.output, pipeline=args.pipeline,
+                                                 scenario=args.scenario, single=args.single)
     except ReduceError as exc:
         sys.stderr.write("parity_tracer: reduce: %s\n" % exc)
         return 2
+    for w in warnings:
+        sys.stderr.write(w + "\n")
     sys.stderr.write(line + "\n")
-    return 0 if line.endswith("(valid)") else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":  # pragma: no cover
