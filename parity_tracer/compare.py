@@ -47,6 +47,7 @@ fails, 2 when an input is unusable (unreadable, not JSON, not a telemetry docume
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -1104,10 +1105,15 @@ def main(argv=None):
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     parser.add_argument("-o", "--output", help="write the report here instead of stdout")
     parser.add_argument("--plot", help="PNG of the stage means of both runs (needs matplotlib)")
+    parser.add_argument("--pair-by", choices=("label", "index"), default="label",
+                        help="multi-run folders (runs.json): pair their runs by label or by index")
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
+    from parity_tracer import segment
+    if segment.is_multi_run(args.a) or segment.is_multi_run(args.b):
+        return _main_runs(args)
     try:
         a = load_document(args.a)
         b = load_document(args.b)
@@ -1137,6 +1143,38 @@ def main(argv=None):
             report["mode"]["used"], "no REQUIRED items" if not v["required"] else
             "all REQUIRED items pass" if v["passed"] else "REQUIRED failed: " + ", ".join(v["failed"]),
             args.output))
+    return v["exit_code"]
+
+
+def _main_runs(args):
+    """Two folders of several runs each (or one and a document): one report per pair, then a summary."""
+    from parity_tracer import compare_runs
+    try:
+        result = compare_runs.build(args.a, args.b, args.mode, args.pair_by)
+    except InputError as exc:
+        sys.stderr.write("parity_tracer: compare: %s\n" % exc)
+        return 2
+    text = jsonio.dumps_pretty(result).decode("utf-8") if args.format == "json" else \
+        compare_runs.render(result, markdown=args.format == "markdown")
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            sys.stderr.write("parity_tracer: compare: cannot write %s (%s)\n" % (args.output, exc.strerror or exc))
+            return 2
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    if args.plot:
+        stem, suffix = os.path.splitext(args.plot)
+        for entry in result["pairs"]:
+            target = "%s-%s%s" % (stem, entry["key"], suffix or ".png")
+            problem = plot_stage_means(entry["report"], target)
+            sys.stderr.write("parity_tracer: compare: %s\n" % (problem or "plot -> %s" % target))
+    v = result["verdict"]
+    sys.stderr.write("parity_tracer: compare: %d pair(s) by %s, %d failed, %d unpaired%s\n" % (
+        v["pairs"], result["pair_by"], len(v["failed"]), v["unpaired"],
+        ", report -> %s" % args.output if args.output else ""))
     return v["exit_code"]
 
 

@@ -185,7 +185,52 @@ def split(events):
                 cur.add(old, False, _run_config(old))
         cur.add(ev, is_training, values)
     segments.append(cur)
-    return shared, [s for s in segments if s.events]
+    segments = [s for s in segments if s.events]
+
+    def training(ev):
+        return ev["kind"] == "training" and (not pinn_only or ev.get(flag) is True)
+    first_work = next((n for n, s in enumerate(segments) if s.data or s.done), None)
+    out = []
+    for n, s in enumerate(segments):
+        out.extend(_separate(s, training, head_shared=n == first_work))
+    return shared, out
+
+
+def _rebuild(events, started_by, training, inherit=None):
+    seg = Segment(started_by)
+    seg.key.update(inherit or {})
+    for ev in events:
+        seg.add(ev, training(ev), _run_config(ev))
+    return seg
+
+
+def _separate(seg, training, head_shared):
+    """A segment cut where its parts play different roles: set-up before the stream's first data set, training
+    or inference (every run uses it), and a data set made before the work on it (a later run may train on the
+    same data set)."""
+    events, parts, inherit, started = seg.events, [], {}, seg.started_by
+    work = [i for i, e in enumerate(events) if _is_data_set(e) or training(e) or e["kind"] == "inference"]
+    if head_shared and work and work[0] > 0:
+        head = _rebuild(events[:work[0]], started, training)
+        parts.append(head)
+        inherit = head.key
+        first = events[work[0]]
+        started = {"rule": "first_work", "at": _where(first),
+                   "text": "the stream's first data set, training or inference: %s" % _describe(first)}
+        events = events[work[0]:]
+    if seg.data and seg.done:
+        starts = next(i for i, e in enumerate(events) if training(e) or e["kind"] == "inference" or (
+            e["kind"] == "config" and e.get("when") == "training_start"))
+        made = [i for i, e in enumerate(events[:starts]) if _is_data_set(e)]
+        if made:
+            j = made[-1] + 1
+            while j < starts and events[j]["kind"] in stagemap.DATA_SET_TRAILING:
+                j += 1
+            data = _rebuild(events[:j], started, training, inherit)
+            rest = {"rule": "work_after_data", "at": _where(events[j]),
+                    "text": "the work on the data set: %s" % _describe(events[j])}
+            return parts + [data, _rebuild(events[j:], rest, training, data.key)]
+    return parts + [_rebuild(events, started, training, inherit)]
 
 
 # -- step 2 and 3: runs -------------------------------------------------------------------------------------------
@@ -247,8 +292,8 @@ def assemble(segments):
             continue
         best = max(before, key=lambda d: (_score(a.key, d.key), id(d) not in used, position[id(d)]))
         used.add(id(best))
-        _attach(best, r, "data", "the data set of a run without one of its own: made under %s, the best match "
-                "for this run's %s" % (_values_text(best.key), _values_text(a.key)))
+        _attach(best, r, "data", "the data set this run works on: made under %s, the best match for the run's "
+                "%s" % (_values_text(best.key), _values_text(a.key)))
     for d in data_only:
         if d.role is not None:
             continue

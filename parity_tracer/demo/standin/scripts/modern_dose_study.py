@@ -55,6 +55,7 @@ class Study:
         N = args.N
         self.params.cfg.update({'data_source': 'generic', 'object.big': False})
         self.config.update_legacy_dict(self.params.cfg, self.arm_config('high_nll'))   # the study's A0 check
+        np.random.seed(0)   # the study's object is unseeded; seeded here so that every run prints the same numbers
         self.obj = make_object(_common.sub(pkg, 'diffsim'), args.size)
         self.probe = _common.sub(pkg, 'probe').get_default_probe(N, fmt='np').astype(np.complex64)
         self.results = {}
