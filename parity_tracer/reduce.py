@@ -886,15 +886,14 @@ _INF_KEYS = (("min", _num), ("max", _num), ("mean", _num), ("std", _num), ("nan_
 
 
 def _artifact_paths(run, inference_ev):
-    """name -> resolved path: the chosen inference event's own artifacts first, then the latest artifact event
-    of each name (the test set's ground truth is saved after the train set's)."""
+    """name -> resolved path: the chosen inference event's own artifacts first, then artifact events."""
     paths = {}
     if inference_ev is not None and isinstance(inference_ev.get("artifacts"), dict):
         for name, p in sorted(inference_ev["artifacts"].items()):
             resolved = run.resolve(p, inference_ev["pid"]) if isinstance(p, str) else None
             if resolved is not None:
                 paths[name] = resolved
-    for ev in reversed(run.kind("artifact")):
+    for ev in run.kind("artifact"):
         name = ev.get("name")
         if isinstance(name, str) and name not in paths:
             resolved = run.resolve(ev.get("path"), ev["pid"])
