@@ -9,9 +9,9 @@ arm and silently drop or mix the others, so the stream is cut where a new run be
    a new training after an inference. After finished work the cut goes right after the last event reporting on
    it (training, inference, ``stagemap.RUN_TRAILING``), so set-up done between two runs (seeds, probe, config)
    goes with the run it prepares.
-2. *anchors*: each segment holding a training is a run (without any training: each segment holding an
-   inference; without either: each holding a data set). One anchor or none: a single run, reduced exactly as
-   before (one top-level ``parity_telemetry.json``).
+2. *anchors*: each segment where a training starts is a run, finished or not (without any training: each
+   segment holding an inference; without either: each holding a data set). One anchor or none: a single run,
+   reduced exactly as before (one top-level ``parity_telemetry.json``).
 3. the other segments are *attached*: those before the first data set, training or inference (probe set-up,
    seeds) go to every run; a data-only segment goes to the run(s) without a data set of their own whose
    run-defining values it matches best (main's dose study simulates all arms first, then trains them); an
@@ -111,6 +111,7 @@ class Segment:
         self.events = []
         self.key = {}                    # run-defining values set in this segment
         self.data = self.training = self.inference = False
+        self.training_started = False    # a training began here (it may have failed: no training event)
         self.tail = 0                    # events before this index report on finished work
         self.role = None
         self.why = None
@@ -126,6 +127,8 @@ class Segment:
             self.key.update(values)
         if _is_data_set(ev):
             self.data = True
+        if is_training or (ev["kind"] == "config" and ev.get("when") == "training_start"):
+            self.training_started = True
         if is_training:
             self.training = True
             self.tail = len(self.events)
@@ -267,7 +270,7 @@ def _attach(seg, run, role, why):
 
 def assemble(segments):
     """The runs, each with its segments; None when the stream holds a single run."""
-    anchors = [s for s in segments if s.training] or [s for s in segments if s.inference] or \
+    anchors = [s for s in segments if s.training_started] or [s for s in segments if s.inference] or \
         [s for s in segments if s.data]
     if len(anchors) <= 1:
         return None
@@ -277,7 +280,8 @@ def assemble(segments):
     first_work = work[0] if work else len(segments)
     position = {id(s): i for i, s in enumerate(segments)}
     for a in anchors:
-        what = "training" if a.training else "inference" if a.inference else "data set"
+        what = "training" if a.training else "training (started, never finished: no training event)" \
+            if a.training_started else "inference" if a.inference else "data set"
         _attach(a, by_anchor[id(a)], "run", "holds the run's %s (%s)" % (what, _values_text(a.key)))
     for s in segments[:first_work]:
         for r in runs:
@@ -297,10 +301,10 @@ def assemble(segments):
     for d in data_only:
         if d.role is not None:
             continue
-        later = [a for a in anchors if position[id(a)] > position[id(d)]]
-        target = later[0] if later else anchors[-1]
-        _attach(d, by_anchor[id(target)], "data", "a data set no run was missing: given to the %s run" %
-                ("next" if later else "last"))
+        later = [a for a in anchors if position[id(a)] > position[id(d)]] or anchors
+        target = max(later, key=lambda a: (_score(d.key, a.key), -abs(position[id(a)] - position[id(d)])))
+        _attach(d, by_anchor[id(target)], "data", "a data set no run was missing: given to the run it matches "
+                "best (made under %s)" % _values_text(d.key))
     for s in segments:
         if s.role is None and s.done:
             best = max(anchors, key=lambda a: (_score(s.key, a.key), position[id(a)] < position[id(s)],

@@ -274,6 +274,20 @@ def test_data_made_first_is_given_to_the_run_it_matches():
     assert runs[0].distinguished_by == ["nphotons", "loss_fn"]
 
 
+def test_a_training_that_failed_is_still_its_own_run():
+    """main's dose study at low dose: fit raises (NaN), the script goes on with the next arm, skips its inference."""
+    start = ("config", {"when": "training_start", "cfg": {"nphotons": 1e4, "nll_weight": 1.0, "gridsize": 2,
+                                                          "N": 16}})
+    events = _stream(_cfg(1e9), DATA, _cfg(1e4), DATA,
+                     _cfg(1e9, gridsize=2), TRAIN,
+                     _cfg(1e4, gridsize=2), start,
+                     _cfg(1e9, gridsize=2), INFER)
+    _, _, runs = _runs(events)
+    assert [r.label for r in runs] == ["nphotons1e9", "nphotons1e4"]
+    assert [e["seq"] for e in segment.run_events(runs[0], [])] == [0, 1, 4, 5, 8, 9]
+    assert [e["seq"] for e in segment.run_events(runs[1], [])] == [0, 2, 3, 6, 7]
+
+
 def test_one_data_set_trained_twice_goes_to_both_runs():
     events = _stream(DATA, _cfg(1e9, 1.0), TRAIN, INFER, _cfg(1e9, 0.0), TRAIN, INFER)
     _, _, runs = _runs(events)
