@@ -1096,6 +1096,20 @@ def plot_stage_means(report, path):
 
 # -- command line ----------------------------------------------------------------------------------------------------
 
+def _write_report(text, output):
+    """The report to ``output`` or stdout; False (and one line on stderr) when it cannot be written."""
+    if output:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            sys.stderr.write("parity_tracer: compare: cannot write %s (%s)\n" % (output, exc.strerror or exc))
+            return False
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return True
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m parity_tracer compare",
                                      description="Compare two parity telemetry documents (spec v1.0).")
@@ -1125,15 +1139,8 @@ def main(argv=None):
         text = jsonio.dumps_pretty(report).decode("utf-8")
     else:
         text = render(report, markdown=args.format == "markdown")
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            sys.stderr.write("parity_tracer: compare: cannot write %s (%s)\n" % (args.output, exc.strerror or exc))
-            return 2
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    if not _write_report(text, args.output):
+        return 2
     if args.plot:
         problem = plot_stage_means(report, args.plot)
         sys.stderr.write("parity_tracer: compare: %s\n" % (problem or "plot -> %s" % args.plot))
@@ -1156,15 +1163,8 @@ def _main_runs(args):
         return 2
     text = jsonio.dumps_pretty(result).decode("utf-8") if args.format == "json" else \
         compare_runs.render(result, markdown=args.format == "markdown")
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            sys.stderr.write("parity_tracer: compare: cannot write %s (%s)\n" % (args.output, exc.strerror or exc))
-            return 2
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    if not _write_report(text, args.output):
+        return 2
     if args.plot:
         stem, suffix = os.path.splitext(args.plot)
         for entry in result["pairs"]:
