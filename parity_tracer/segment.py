@@ -243,6 +243,11 @@ def _score(a, b):
     return sum(1 for k in common if a[k] == b[k]) - sum(1 for k in common if a[k] != b[k])
 
 
+def _same_data(data_key, run_key):
+    """A data set can feed a run only when they agree on the values that define a data set (the dose)."""
+    return all(data_key[k] == run_key[k] for k in stagemap.DATA_SET_DEFINING if k in data_key and k in run_key)
+
+
 def _values_text(key):
     return ", ".join("%s=%s" % (k, fmt_value(key[k])) for k in stagemap.RUN_DEFINING_CONFIG if k in key) \
         or "no run-defining configuration recorded"
@@ -291,7 +296,7 @@ def assemble(segments):
     for a, r in zip(anchors, runs):
         if a.data:
             continue
-        before = [d for d in data_only if position[id(d)] < position[id(a)]]
+        before = [d for d in data_only if position[id(d)] < position[id(a)] and _same_data(d.key, a.key)]
         if not before:
             continue
         best = max(before, key=lambda d: (_score(a.key, d.key), id(d) not in used, position[id(d)]))
@@ -301,7 +306,11 @@ def assemble(segments):
     for d in data_only:
         if d.role is not None:
             continue
-        later = [a for a in anchors if position[id(a)] > position[id(d)]] or anchors
+        fits = [a for a in anchors if _same_data(d.key, a.key)]
+        later = [a for a in fits if position[id(a)] > position[id(d)]] or fits
+        if not later:   # made under values no run has: in no document, listed in runs.json
+            d.role, d.why = "unattached", "a data set no run used: made under %s" % _values_text(d.key)
+            continue
         target = max(later, key=lambda a: (_score(d.key, a.key), -abs(position[id(a)] - position[id(d)])))
         _attach(d, by_anchor[id(target)], "data", "a data set no run was missing: given to the run it matches "
                 "best (made under %s)" % _values_text(d.key))
@@ -314,11 +323,20 @@ def assemble(segments):
     for i, s in enumerate(segments):
         if s.role is None:
             previous = segments[i - 1] if i else None
-            for r in (previous.runs if previous is not None else runs[:1]):
+            owners = previous.runs if previous is not None else runs[:1]
+            for r in owners:
                 _attach(s, r, "other", "no data set, training or inference of its own: stays with the "
                         "segment before it")
+            if not owners:
+                s.role, s.why = "unattached", "follows a segment no run used"
     _label(runs)
     return runs
+
+
+def unattached(segments):
+    """Segments that went to no run (a data set made under values no run has), for runs.json."""
+    return [dict(role=s.role, why=s.why, started_by=s.started_by["text"], rule=s.started_by["rule"], **s.span())
+            for s in segments if s.role == "unattached"]
 
 
 def _label(runs):
@@ -399,10 +417,13 @@ def reduce_path(paths, out_path, *, pipeline=None, scenario=None, single=False):
             index.append(dict(evidence, document="%s/%s/%s" % (RUNS_DIR, run.dir_name, TELEMETRY),
                               required_stages_found=report["required_found"], missing_stages=report["missing_stages"],
                               valid=valid))
-        jsonio.dump_pretty({"format": INDEX_FORMAT, "runs": index,
+        jsonio.dump_pretty({"format": INDEX_FORMAT, "runs": index, "unattached": unattached(segments),
                             "rules": "parity_tracer/segment.py: boundaries, anchors, attachments"}, folder / RUNS_INDEX)
     line = "parity_tracer: %d runs: %s -> %s (index %s)" % (len(runs), ", ".join(parts), folder / RUNS_DIR,
                                                             folder / RUNS_INDEX)
+    spare = unattached(segments)
+    if spare:
+        line += " [%d segment%s in no run: see runs.json]" % (len(spare), "" if len(spare) == 1 else "s")
     return line, warnings, ok
 
 

@@ -220,6 +220,8 @@ RUN_CONFIG_WHEN = ("update_legacy_dict", "training_start")
 # "a new data set": a dataset event (simulators and loaders) or a raw diffraction capture
 DATA_SET_KINDS = ("dataset",)
 DATA_SET_STAGES = ("raw_diffraction",)
+# the run-defining values a data set shares with every run that uses it (a run trains on data of its own dose)
+DATA_SET_DEFINING = ("nphotons", "N")
 # events right after the last data-set event that still describe the data set (ground truth, simulation scale)
 DATA_SET_TRAILING = ("dataset", "artifact", "intensity_scale")
 # Events that report on the work just finished and stay with it when a new run starts after them: kind -> the

@@ -288,6 +288,15 @@ def test_a_training_that_failed_is_still_its_own_run():
     assert [e["seq"] for e in segment.run_events(runs[1], [])] == [0, 2, 3, 6, 7]
 
 
+def test_a_data_set_of_a_dose_no_run_has_goes_to_no_run():
+    events = _stream(_cfg(1e9), DATA, _cfg(1e4), DATA, _cfg(1e9, gridsize=2), TRAIN, INFER,
+                     _cfg(1e9, 0.0, gridsize=2), TRAIN, INFER)
+    _, segments, runs = _runs(events)
+    assert [r.label for r in runs] == ["nll", "mae"]
+    assert all(3 not in [e["seq"] for e in segment.run_events(r, [])] for r in runs)
+    assert [u["first"]["seq"] for u in segment.unattached(segments)] == [2]
+
+
 def test_one_data_set_trained_twice_goes_to_both_runs():
     events = _stream(DATA, _cfg(1e9, 1.0), TRAIN, INFER, _cfg(1e9, 0.0), TRAIN, INFER)
     _, _, runs = _runs(events)
