@@ -629,7 +629,7 @@ def _one_run(run_dir, run):
             if not segment.is_multi_run(run_dir):
                 raise BundleError("--run %s: %s holds a single run (no %s)" % (run, run_dir, segment.RUNS_INDEX))
             return segment.find_run(run_dir, run)["dir"]
-        if segment.is_multi_run(run_dir) and not (run_dir / TELEMETRY).is_file():
+        if segment.is_multi_run(run_dir):
             labels = ", ".join(r["label"] for r in segment.list_runs(run_dir))
             raise BundleError("%s holds several runs (%s): choose one with --run LABEL" % (run_dir, labels))
     except segment.RunsError as exc:
