@@ -38,6 +38,7 @@ RUNS_DIR = "runs"
 TELEMETRY = "parity_telemetry.json"
 INDEX_FORMAT = "parity-tracer-runs/1"
 INDEX_MAX_BYTES = 16 << 20
+MAX_RUNS = 500
 _LABEL_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -392,13 +393,15 @@ def reduce_path(paths, out_path, *, pipeline=None, scenario=None, single=False):
         files, events, streams, warnings = reducer.read(list(paths))
         shared, segments = split(events)
         runs = assemble(segments)
-        if runs is None or single:
+        too_many = runs is not None and len(runs) > MAX_RUNS    # a hostile stream must not make 100k folders
+        if runs is None or single or too_many:
             doc, report = reducer.build(files, events, streams, warnings, pipeline=pipeline, scenario=scenario,
                                         out_dir=folder)
             line = reducer.summary_line(report, out_path)
             if runs is not None:
                 merged = ("--single: events of %d runs (%s) merged into one document" %
-                          (len(runs), ", ".join(r.label for r in runs)))
+                          (len(runs), ", ".join(r.label for r in runs))) if not too_many else \
+                    "events of %d runs merged into one document (more than %d runs)" % (len(runs), MAX_RUNS)
                 doc["tracer"]["notes"].append(merged)
                 line += " WARNING: " + merged
             jsonio.dump_pretty(doc, out_path)
