@@ -133,6 +133,13 @@ DOSE_STUDY_ARMS = {"high_nll": "nphotons1e9-nll", "high_mae": "nphotons1e9-mae",
                    "low_nll": "nphotons1e4-nll", "low_mae": "nphotons1e4-mae"}
 
 
+def _printed(stdout):
+    """stdout without Keras progress bars (their count and ETA follow the speed) and with numbers masked (the
+    simulation's Poisson noise is drawn by TensorFlow, unseeded: container means differ in the third digit)."""
+    lines = (re.sub(r"\x1b\[[0-9;]*m", "", l).strip() for l in re.split(r"[\r\n\x08]+", stdout))
+    return [re.sub(r"-?\d+(\.\d+)?(e[+-]?\d+)?", "#", l) for l in lines if l and "\u2501" not in l]
+
+
 def test_modern_dose_study_gives_one_document_per_arm(tmp_path):
     """main's scripts/studies/dose_response_study.py, unchanged: four arms (1e9 / 1e4 photons x NLL / MAE)
     simulated, then trained, then stitched in one process. Traced: one valid document per arm."""
@@ -152,7 +159,8 @@ def test_modern_dose_study_gives_one_document_per_arm(tmp_path):
                                        text=True, timeout=3600)
     plain, traced = results["plain"], results["traced"]
     assert plain.returncode == 0, plain.stderr[-3000:]
-    assert traced.returncode == plain.returncode and traced.stdout == plain.stdout
+    assert traced.returncode == plain.returncode
+    assert _printed(traced.stdout) == _printed(plain.stdout)
     for sub in ("out", "plans"):
         assert _files(tmp_path / "traced" / sub) == _files(tmp_path / "plain" / sub)
     trace = tmp_path / "traced" / "trace"
