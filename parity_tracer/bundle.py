@@ -479,8 +479,8 @@ def _readme(b, doc, headers, raw_text, checkpoint_text):
 
     segment_info = _dict(_get(doc, "tracer", "run_segment"))
     if segment_info:
-        lines += ["One run of several traced in one process: run %s of %s, `%s`. It starts at: %s. It ends at: %s "
-                  "(`tracer.run_segment` of the document has the evidence)." % (
+        lines += ["One run of several traced in one process: run %s of %s, `%s`. Why it starts here: %s. Why it "
+                  "ends here: %s (`tracer.run_segment` of the document has the evidence)." % (
                       segment_info.get("index"), segment_info.get("of"), segment_info.get("label"),
                       segment_info.get("starts"), segment_info.get("ends")), ""]
 
