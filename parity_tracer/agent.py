@@ -187,17 +187,14 @@ def _bounded_reduce_at_exit(out_dir, settings, n_errors, run_id):
 def _reduce_at_exit(out_dir, settings, n_errors, run_id=None):
     try:
         faults.check("reduce")
-        from parity_tracer import reduce as reducer
+        from parity_tracer import segment
         out_path = os.path.join(out_dir, "parity_telemetry.json")
         # render=False: matplotlib and PNGs cost ~0.5 s of the program's exit; they are made on demand offline
-        doc, report = reducer.reduce_streams([os.path.join(out_dir, "streams")], pipeline=settings.pipeline,
-                                             scenario=settings.scenario, out_dir=out_dir, run_id=run_id,
-                                             render=False)
-        if not report["validation_errors"]:
-            reducer.write_document(doc, out_path)     # only a document that validates is ever written
-        line = reducer.summary_line(report, out_path)
+        line, warnings, _ = segment.reduce_path([os.path.join(out_dir, "streams")], out_path,
+                                                pipeline=settings.pipeline, scenario=settings.scenario,
+                                                run_id=run_id, render=False)
         # inside the host: its stderr gets this one line, not one per stream problem (they are in tracer.notes)
-        n = len(report["warnings"])
+        n = len(warnings)
         if n:
             line += " [%d stream warning%s in tracer.notes]" % (n, "" if n == 1 else "s")
     except Exception as exc:

@@ -580,6 +580,13 @@ def _readme(b, doc, headers, raw_text, checkpoint_text):
     if checkpoint_text:
         lines += ["`%s/`: %s." % (CHECKPOINT_DIR, checkpoint_text), ""]
 
+    segment_info = _dict(_get(doc, "tracer", "run_segment"))
+    if segment_info:
+        lines += ["One run of several traced in one process: run %s of %s, `%s`. Why it starts here: %s. Why it "
+                  "ends here: %s (`tracer.run_segment` of the document has the evidence)." % (
+                      segment_info.get("index"), segment_info.get("of"), segment_info.get("label"),
+                      segment_info.get("starts"), segment_info.get("ends")), ""]
+
     lines += ["## Commands used", ""]
     if not headers:
         lines += ["No stream header was found (the run's `streams/` directory is not available), so the command "
@@ -772,7 +779,23 @@ def _aside(dest):
     raise BundleError("cannot move %s aside" % dest)
 
 
-def make_bundle(run_dir, dest, force=False, includes=()):
+def _one_run(run_dir, run):
+    """The folder of the document to bundle: RUN_DIR itself, or (``--run``) one run of a multi-run folder."""
+    from parity_tracer import segment
+    try:
+        if run is not None:
+            if not segment.is_multi_run(run_dir):
+                raise BundleError("--run %s: %s holds a single run (no %s)" % (run, run_dir, segment.RUNS_INDEX))
+            return segment.find_run(run_dir, run)["dir"]
+        if segment.is_multi_run(run_dir):
+            labels = ", ".join(r["label"] for r in segment.list_runs(run_dir))
+            raise BundleError("%s holds several runs (%s): choose one with --run LABEL" % (run_dir, labels))
+    except segment.RunsError as exc:
+        raise BundleError(str(exc))
+    return run_dir
+
+
+def make_bundle(run_dir, dest, force=False, includes=(), run=None):
     run_dir = Path(run_dir)
     if run_dir.is_file():
         run_dir = run_dir.parent
@@ -785,6 +808,7 @@ def make_bundle(run_dir, dest, force=False, includes=()):
     for inc in includes:
         if not os.path.exists(inc):
             raise BundleError("--include %s: no such file or folder" % inc)
+    run_dir = _one_run(run_dir, run)
     replace = False
     if dest.exists() or dest.is_symlink():
         if not dest.is_dir() or dest.is_symlink():
@@ -834,12 +858,14 @@ def main(argv=None):
     parser.add_argument("--force", action="store_true", help="replace DEST when it holds a previous bundle")
     parser.add_argument("--include", action="append", default=[], metavar="PATH",
                         help="also copy artifacts the document names at or under PATH (outside the run directory)")
+    parser.add_argument("--run", metavar="LABEL",
+                        help="a folder holding several runs (runs.json): bundle this one (label, index-label or index)")
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        b, count = make_bundle(args.run_dir, args.dest, force=args.force, includes=args.include)
+        b, count = make_bundle(args.run_dir, args.dest, force=args.force, includes=args.include, run=args.run)
     except BundleError as exc:
         sys.stderr.write("parity_tracer: bundle: %s\n" % exc)
         return 2

@@ -15,10 +15,12 @@ commands:
   run [--out DIR] [--pipeline NAME] [--scenario NAME] [--targets FILE] [--allow-handler-module MODULE]
       [--no-arrays] [--no-reduce] [--save-raw-data] script.py [args...] | -m module [args...]
                           run a program exactly like python, traced; reduce into DIR at exit
-  reduce STREAMS... -o parity_telemetry.json [--pipeline NAME] [--scenario NAME] [--merge-runs]
+  reduce STREAMS... -o parity_telemetry.json [--pipeline NAME] [--scenario NAME] [--single] [--merge-runs]
+                          several runs in the stream: one document per run in runs/ next to -o, plus runs.json
   validate FILE           check a telemetry document against the spec v1.0 schema
   compare A.json B.json [--mode auto|same-npz|equivalent-params] [--format text|markdown|json] [-o FILE] [--plot PNG]
-  bundle RUN_DIR DEST [--force] [--include PATH]...
+          [--pair-by label|index]   (multi-run folders: one report per pair of runs, then a summary)
+  bundle RUN_DIR DEST [--force] [--run LABEL] [--include PATH]...
   verify DEST
   demo [--out DIR]        trace two small synthetic pipelines and compare them
 """

@@ -47,10 +47,11 @@ fails, 2 when an input is unusable (unreadable, not JSON, not a telemetry docume
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
-from parity_tracer import docread, jsonio, stagemap
+from parity_tracer import docread, jsonio, outputs, stagemap
 
 REPORT_FORMAT = "parity-tracer-compare/1"
 SUPPORTED_MAJOR = "1"
@@ -1096,6 +1097,20 @@ def plot_stage_means(report, path):
 
 # -- command line ----------------------------------------------------------------------------------------------------
 
+def _write_report(text, output):
+    """The report to ``output`` or stdout; False (and one line on stderr) when it cannot be written."""
+    if output:
+        try:
+            outputs.write_bytes(output, text.encode("utf-8"))
+        except OSError as exc:
+            sys.stderr.write("parity_tracer: compare: cannot write %s (%s)\n" % (output, exc.strerror or exc))
+            return False
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return True
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m parity_tracer compare",
                                      description="Compare two parity telemetry documents (spec v1.0).")
@@ -1105,10 +1120,15 @@ def main(argv=None):
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     parser.add_argument("-o", "--output", help="write the report here instead of stdout")
     parser.add_argument("--plot", help="PNG of the stage means of both runs (needs matplotlib)")
+    parser.add_argument("--pair-by", choices=("label", "index"), default="label",
+                        help="multi-run folders (runs.json): pair their runs by label or by index")
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
+    from parity_tracer import segment
+    if segment.is_multi_run(args.a) or segment.is_multi_run(args.b):
+        return _main_runs(args)
     try:
         a = load_document(args.a)
         b = load_document(args.b)
@@ -1120,16 +1140,8 @@ def main(argv=None):
         text = jsonio.dumps_pretty(report).decode("utf-8")
     else:
         text = render(report, markdown=args.format == "markdown")
-    if args.output:
-        from parity_tracer import outputs
-        try:
-            outputs.write_bytes(args.output, text.encode("utf-8"))
-        except OSError as exc:
-            sys.stderr.write("parity_tracer: compare: cannot write %s (%s)\n" % (args.output, exc.strerror or exc))
-            return 2
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    if not _write_report(text, args.output):
+        return 2
     if args.plot:
         problem = plot_stage_means(report, args.plot)
         sys.stderr.write("parity_tracer: compare: %s\n" % (problem or "plot -> %s" % args.plot))
@@ -1139,6 +1151,31 @@ def main(argv=None):
             report["mode"]["used"], "no REQUIRED items" if not v["required"] else
             "all REQUIRED items pass" if v["passed"] else "REQUIRED failed: " + ", ".join(v["failed"]),
             args.output))
+    return v["exit_code"]
+
+
+def _main_runs(args):
+    """Two folders of several runs each (or one and a document): one report per pair, then a summary."""
+    from parity_tracer import compare_runs
+    try:
+        result = compare_runs.build(args.a, args.b, args.mode, args.pair_by)
+    except InputError as exc:
+        sys.stderr.write("parity_tracer: compare: %s\n" % exc)
+        return 2
+    text = jsonio.dumps_pretty(result).decode("utf-8") if args.format == "json" else \
+        compare_runs.render(result, markdown=args.format == "markdown")
+    if not _write_report(text, args.output):
+        return 2
+    if args.plot:
+        stem, suffix = os.path.splitext(args.plot)
+        for entry in result["pairs"]:
+            target = "%s-%s%s" % (stem, entry["key"], suffix or ".png")
+            problem = plot_stage_means(entry["report"], target)
+            sys.stderr.write("parity_tracer: compare: %s\n" % (problem or "plot -> %s" % target))
+    v = result["verdict"]
+    sys.stderr.write("parity_tracer: compare: %d pair(s) by %s, %d failed, %d unpaired%s\n" % (
+        v["pairs"], result["pair_by"], len(v["failed"]), v["unpaired"],
+        ", report -> %s" % args.output if args.output else ""))
     return v["exit_code"]
 
 

@@ -321,10 +321,12 @@ def read_streams(files, warnings, run_id=None):
 # -- the run: indexed events plus path handling -----------------------------------------------------------------
 
 class _Run:
-    def __init__(self, events, streams, out_dir):
+    def __init__(self, events, streams, out_dir, root=None):
         self.events = events
         self.streams = streams
         self.out_dir = Path(os.path.abspath(out_dir)) if out_dir is not None else None
+        # the traced run's folder when the document lives below it (one document per run: runs/<index>-<label>/)
+        self.root = Path(os.path.abspath(root)) if root is not None else None
         self.notes = []
         self.reduce_errors = 0
         self.by_kind = {}
@@ -403,6 +405,12 @@ class _Run:
         if self.out_dir is not None:
             try:
                 return p.relative_to(self.out_dir).as_posix()
+            except ValueError:
+                pass
+        if self.root is not None and self.out_dir is not None:
+            try:
+                p.relative_to(self.root)
+                return Path(os.path.relpath(p, self.out_dir)).as_posix()
             except ValueError:
                 pass
         return str(p)
@@ -537,6 +545,8 @@ def _config_snapshot(run):
         root = min(run.headers, key=lambda h: (_num(h.get("t")) or 0.0, _int(h.get("pid")) or 0), default=None)
         own = [e for e in exits if root is not None and e.get("pid") == root.get("pid")]
         snap = (own or exits or [None])[-1]
+    if snap is None:   # one run of several has no exit snapshot of its own: the configuration it last set
+        snap = ([e for e in run.kind("config") if e.get("when") == "update_legacy_dict"] or [None])[-1]
     return snap
 
 
@@ -1270,6 +1280,15 @@ def _runs_text(runs):
 
 
 def _reduce(paths, pipeline, scenario, out_dir, run_id=None, merge_runs=False, document=None, render=True):
+    files, events, streams, warnings, runs = read(paths, run_id=run_id, merge_runs=merge_runs)
+    return build(files, events, streams, warnings, pipeline=pipeline, scenario=scenario, out_dir=out_dir,
+                 runs=runs, run_id=run_id, merge_runs=merge_runs, document=document, render=render)
+
+
+def read(paths, run_id=None, merge_runs=False):
+    """``(files, merged events, per-file info, warnings, {run id: stream count})`` of the streams named by
+    ``paths``: ``run_id``'s streams only, or all of them (streams of several runs are refused unless
+    ``merge_runs``)."""
     warnings = []
     files = find_stream_files(paths, warnings)
     events, streams, runs = read_streams(files, warnings, run_id=run_id)
@@ -1278,10 +1297,17 @@ def _reduce(paths, pipeline, scenario, out_dir, run_id=None, merge_runs=False, d
                           % (len(runs), _runs_text(runs)))
     if not events:
         raise ReduceError("no events in %s" % ", ".join(str(f) for f in files))
+    return files, events, streams, warnings, runs
+
+
+def build(files, events, streams, warnings, *, pipeline=None, scenario=None, out_dir=None, root=None,
+          run_segment=None, runs=None, run_id=None, merge_runs=False, document=None, render=True):
+    """The document of ``events`` (all of a stream, or one run's share of it: ``segment.py``)."""
     if out_dir is not None:
         outputs.makedirs(out_dir)
-    run = _Run(events, streams, out_dir)
+    run = _Run(events, streams, out_dir, root)
     run.owned = _previous_neighbours(out_dir, document)
+    runs = runs or {}
     others = sum(n for r, n in runs.items() if r != run_id)
     if run_id is not None and others:
         run.note("%d stream(s) of other runs in the folder were not merged (this run: %s)" % (others, run_id))
@@ -1332,6 +1358,8 @@ def _reduce(paths, pipeline, scenario, out_dir, run_id=None, merge_runs=False, d
     }
     doc["tracer"] = _tracer_block(run, absent_optional, other, duplicates)
     doc["tracer"]["run_ids"] = sorted(set(s.run_id for s in streams if s.run_id not in (None, NO_RUN_ID)))
+    if run_segment is not None:
+        doc["tracer"]["run_segment"] = run_segment
     # Round trip through the strict encoder: what we validate and return is exactly what gets written.
     doc = jsonio.loads(jsonio.dumps(doc))
     errors = _repair(doc)
@@ -1465,20 +1493,26 @@ def reduce_to_file(paths, out_path, *, pipeline=None, scenario=None, merge_runs=
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m parity_tracer reduce",
-                                     description="Reduce event streams to parity_telemetry.json (spec v1.0).")
+                                     description="Reduce event streams to parity_telemetry.json (spec v1.0); a "
+                                                 "stream holding several runs gives one document per run under "
+                                                 "runs/ next to it, listed in runs.json.")
     parser.add_argument("streams", nargs="+", help="JSONL stream files or directories")
     parser.add_argument("-o", "--output", default="parity_telemetry.json")
     parser.add_argument("--pipeline")
     parser.add_argument("--scenario")
     parser.add_argument("--merge-runs", action="store_true",
                         help="merge streams of different runs into one document (refused otherwise)")
+    parser.add_argument("--single", action="store_true",
+                        help="one document even when the stream holds several runs (their events are merged)")
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
+    from parity_tracer import segment
     try:
-        line = reduce_to_file(args.streams, args.output, pipeline=args.pipeline, scenario=args.scenario,
-                              merge_runs=args.merge_runs)
+        line, warnings, ok = segment.reduce_path(args.streams, args.output, pipeline=args.pipeline,
+                                                 scenario=args.scenario, single=args.single,
+                                                 merge_runs=args.merge_runs)
     except ReduceError as exc:
         sys.stderr.write("parity_tracer: reduce: %s\n" % exc)
         return 2
@@ -1486,8 +1520,10 @@ def main(argv=None):
         sys.stderr.write("parity_tracer: reduce: %s%s\n" % (
             "%s: " % exc.filename if isinstance(exc.filename, str) else "", inputs.error_text(exc)))
         return 2
+    for w in warnings:
+        sys.stderr.write(w + "\n")
     sys.stderr.write(line + "\n")
-    return 0 if line.endswith("(valid)") else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -206,3 +206,26 @@ def seed_family(api: Optional[str]) -> Optional[str]:
     if not isinstance(api, str):
         return None
     return SEED_APIS.get(api.strip())
+
+
+# -- several runs in one process (segment.py) ----------------------------------------------------------------
+
+# The configuration values (configuration block keys, read from a config event's params.cfg snapshot) that define
+# a run: a change of one of them starts a new run, and the label of a run is made of those that differ between
+# the runs of a stream. Label parts: (key, format) in label order.
+RUN_DEFINING_CONFIG = ("nphotons", "loss_fn", "gridsize", "N")
+RUN_LABEL_PARTS = (("nphotons", "nphotons{}"), ("loss_fn", "{}"), ("gridsize", "gs{}"), ("N", "N{}"))
+# config events that set the configuration a run works with (``when``); the exit snapshot does not
+RUN_CONFIG_WHEN = ("update_legacy_dict", "training_start")
+# "a new data set": a dataset event (simulators and loaders) or a raw diffraction capture
+DATA_SET_KINDS = ("dataset",)
+DATA_SET_STAGES = ("raw_diffraction",)
+# the run-defining values a data set shares with every run that uses it (a run trains on data of its own dose)
+DATA_SET_DEFINING = ("nphotons", "N")
+# events right after the last data-set event that still describe the data set (ground truth, simulation scale)
+DATA_SET_TRAILING = ("dataset", "artifact", "intensity_scale")
+# Events that report on the work just finished and stay with it when a new run starts after them: kind -> the
+# ``what`` values that qualify (None: every event of that kind).
+RUN_TRAILING = {"artifact": None, "intensity_scale": ("model_log_scale",)}
+# Events about the process rather than a moment of the program: they belong to every run of that process.
+PROCESS_KINDS = ("header", "footer", "patch", "environment", "origin")

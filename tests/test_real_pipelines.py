@@ -127,3 +127,58 @@ def test_modern_npz_path_every_stage_from_its_own_step(tmp_path):
     assert sources["container_X"] == ("ptycho.loader::PtychoDataContainer.__init__", False)
     assert doc["provenance"]["dataset_source"]["type"] == "npz_file"
     assert doc["provenance"]["dataset_source"]["checksum"] is not None
+
+
+DOSE_STUDY_ARMS = {"high_nll": "nphotons1e9-nll", "high_mae": "nphotons1e9-mae",
+                   "low_nll": "nphotons1e4-nll", "low_mae": "nphotons1e4-mae"}
+
+
+def _printed(stdout):
+    """stdout without Keras progress bars (their count and ETA follow the speed) and with numbers masked (the
+    simulation's Poisson noise is drawn by TensorFlow, unseeded: container means differ in the third digit)."""
+    lines = (re.sub(r"\x1b\[[0-9;]*m", "", l).strip() for l in re.split(r"[\r\n\x08]+", stdout))
+    return [re.sub(r"-?\d+(\.\d+)?(e[+-]?\d+)?", "#", l) for l in lines if l and "\u2501" not in l]
+
+
+def test_modern_dose_study_gives_one_document_per_arm(tmp_path):
+    """main's scripts/studies/dose_response_study.py, unchanged: four arms (1e9 / 1e4 photons x NLL / MAE)
+    simulated, then trained, then stitched in one process. Traced: one valid document per arm."""
+    checkout, python = _checkout("MODERN")
+    script = checkout / "scripts" / "studies" / "dose_response_study.py"
+    args = ["--output-dir", "out", "--nepochs", "1", "--n-train", "200", "--n-test", "64", "--gridsize", "1"]
+    results = {}
+    for mode in ("plain", "traced"):
+        work = tmp_path / mode
+        work.mkdir()
+        if mode == "plain":
+            cmd, env = [python, script] + args, clean_env(PYTHONPATH=[checkout], TF_CPP_MIN_LOG_LEVEL="2")
+        else:
+            cmd = [python, "-m", "parity_tracer", "run", "--out", work / "trace", script] + args
+            env = clean_env(PYTHONPATH=[checkout, REPO], TF_CPP_MIN_LOG_LEVEL="2")
+        results[mode] = subprocess.run([str(c) for c in cmd], cwd=str(work), env=env, capture_output=True,
+                                       text=True, timeout=3600)
+    plain, traced = results["plain"], results["traced"]
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    assert traced.returncode == plain.returncode
+    assert _printed(traced.stdout) == _printed(plain.stdout)
+    for sub in ("out", "plans"):
+        assert _files(tmp_path / "traced" / sub) == _files(tmp_path / "plain" / sub)
+    trace = tmp_path / "traced" / "trace"
+    index = __import__("json").loads((trace / "runs.json").read_text())
+    assert [r["label"] for r in index["runs"]] == list(DOSE_STUDY_ARMS.values())
+    assert "parity_tracer: 4 runs: " in traced.stderr and not (trace / "parity_telemetry.json").exists()
+    scales = {}
+    for arm, label in DOSE_STUDY_ARMS.items():
+        entry = next(r for r in index["runs"] if r["label"] == label)
+        v = run_py(["-m", "parity_tracer", "validate", trace / entry["document"]], cwd=tmp_path)
+        assert v.returncode == 0, v.stdout + v.stderr
+        doc = __import__("json").loads((trace / entry["document"]).read_text())
+        assert doc["configuration"]["nphotons"] == (1e9 if arm.startswith("high") else 1e4)
+        assert doc["configuration"]["loss_fn"] == arm.split("_")[1]
+        assert doc["provenance"]["dataset_source"]["type"] == "simulated"
+        assert doc["intensity_stages"][0]["stats"]["mean"] is not None
+        trained = "%s: SUCCESS" % arm in plain.stderr      # PtychoPINN's own outcome (a low-dose arm may hit NaN)
+        assert (doc["training"]["epochs_completed"] == 1) == trained
+        assert (doc["inference"]["amplitude"]["mean"] is not None) == trained
+        scales[arm] = doc["intensity_scale"]["dataset_derived"]["computed_scale"]
+    assert scales["high_nll"] != scales["low_nll"] and scales["high_mae"] != scales["low_mae"]

@@ -107,6 +107,7 @@ class _State:
         self.last_intensity_scale = _UNSET
         self.probe_origin = {"type": "custom", "path": None, "checksum": None}
         self.saved = {}          # artifact name -> path of the last array saved under it
+        self.array_calls = {}    # array file stem -> arrays saved under it so far
 
 
 _UNSET = object()
@@ -201,7 +202,10 @@ def _save_array(name, value, source):
         return None
     folder = outputs.subdir(agent.out_dir, "arrays")
     slug = source.replace("::", ".").replace("ptycho.", "")
-    path = os.path.join(folder, "%s-%s.npy" % (slug, name))
+    stem = "%s-%s" % (slug, name)
+    # a repeated call (the next run of a multi-run study) gets its own file: an earlier run's stays as it was
+    _state.array_calls[stem] = n = _state.array_calls.get(stem, 0) + 1
+    path = os.path.join(folder, "%s.npy" % stem if n == 1 else "%s-%d.npy" % (stem, n))
     outputs.replace(path, lambda fh: np.save(fh, np.ascontiguousarray(arr), allow_pickle=False))
     _state.saved[name] = path
     agent.emit("artifact", name=name + "_npy", path=os.path.relpath(path, agent.out_dir), source=source)
