@@ -808,7 +808,9 @@ def make_bundle(run_dir, dest, force=False, includes=(), run=None):
     for inc in includes:
         if not os.path.exists(inc):
             raise BundleError("--include %s: no such file or folder" % inc)
-    run_dir = _one_run(run_dir, run)
+    top, run_dir = run_dir, _one_run(run_dir, run)
+    if run_dir != top:     # one run of a multi-run folder: its arrays live in the folder the user named
+        includes = list(includes) + [top]
     replace = False
     if dest.exists() or dest.is_symlink():
         if not dest.is_dir() or dest.is_symlink():
