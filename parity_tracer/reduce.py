@@ -587,6 +587,22 @@ def _changes_probe(call):
     return factor is not None and abs(factor - 1.0) > 1e-6
 
 
+def _probe_arrays(run, call):
+    """The chosen set_probe call's probe before / after normalization (.npy saved by the profile), when saved."""
+    out = {"pre_npy": None, "post_npy": None}
+    ev = call.get("pre") or call.get("post")
+    if ev is None or call.get("call_id") is None:
+        return out
+    for art in run.kind("artifact"):
+        name = art.get("name")
+        if art["pid"] == ev["pid"] and art.get("call_id") == call["call_id"] and name in ("probe_pre_npy",
+                                                                                           "probe_post_npy"):
+            resolved = run.resolve(art.get("path"), art["pid"])
+            if resolved is not None:
+                out[name[len("probe_"):]] = run.doc_path(resolved)
+    return out
+
+
 def _probe(run):
     calls = _probe_calls(run)
     before = [c for c in calls if run.training_cut is None or c["first"] < run.training_cut]
@@ -634,6 +650,7 @@ def _probe(run):
         "post_normalization": _probe_stats(post_stats),
         "entry": _str(_call_field(call, "entry")),
         "call_id": _int(chosen["call_id"]) if chosen else None,
+        "artifacts": _probe_arrays(run, call),
         "calls": _capped(run, summary, "set_probe calls"),
     }
 
