@@ -40,15 +40,23 @@ def load_document(path):
         data = p.read_bytes()
     except OSError as exc:
         raise DocumentError("%s: cannot read (%s)" % (p, exc.strerror or type(exc).__name__))
+    return parse_document(data, p)
+
+
+def parse_document(data, name):
+    """The telemetry document in ``data`` (bytes read from ``name``); DocumentError when it is not one."""
     try:
         doc = jsonio.loads(data)
     except ValueError:
         try:   # a non-strict writer may have used NaN/Infinity tokens: they become null
             doc = json.loads(data.decode("utf-8"), parse_constant=lambda _c: None)
-        except ValueError as exc:
-            raise DocumentError("%s: not JSON (%s)" % (p, str(exc).splitlines()[0][:120] if str(exc) else "parse error"))
+        except (ValueError, RecursionError) as exc:
+            raise DocumentError("%s: not JSON (%s)" % (name, str(exc).splitlines()[0][:120] if str(exc)
+                                                       else "parse error"))
+    except RecursionError:
+        raise DocumentError("%s: not JSON (nested too deeply)" % name)
     if not isinstance(doc, dict):
-        raise DocumentError("%s: not a JSON object" % p)
+        raise DocumentError("%s: not a JSON object" % name)
     if "schema_version" not in doc:
-        raise DocumentError("%s: no schema_version (not a parity telemetry document)" % p)
+        raise DocumentError("%s: no schema_version (not a parity telemetry document)" % name)
     return doc
