@@ -57,6 +57,11 @@ def _finite_range(arrays, symmetric=False):
     return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
 
 
+def _grid_width(columns):
+    """Inches for a grid of image columns: a few columns stay compact instead of spreading over the page."""
+    return min(WIDTH, 1.4 + 3.6 * columns)
+
+
 def _fmt(v, spec="%.4g"):
     return "—" if v is None else spec % v
 
@@ -111,7 +116,7 @@ def reconstruction_grid(columns, shared):
     ``shared``: one colour scale per row (the scale of every image in the row), else each image its own."""
     if not columns or all(c[1] is None and c[2] is None for c in columns):
         return None
-    fig = _figure(WIDTH, 7.4)
+    fig = _figure(_grid_width(len(columns)), 7.4)
     rows = (("amplitude", 1, AMP_UNIT, IMAGE_CMAP), ("phase", 2, PHASE_UNIT, PHASE_CMAP))
     for r, (part, index, unit, cmap) in enumerate(rows):
         vmin, vmax = _finite_range([c[index] for c in columns]) if shared else (None, None)
@@ -129,7 +134,7 @@ def difference_grid(columns):
     """Differences (title, amp diff, phase diff, caption per part), symmetric colour scale per row around 0."""
     if not columns or all(c[1] is None and c[2] is None for c in columns):
         return None
-    fig = _figure(WIDTH, 7.4)
+    fig = _figure(_grid_width(len(columns)), 7.4)
     rows = (("amplitude", 1, "difference of " + AMP_UNIT), ("phase", 2, "phase difference (rad, wrapped)"))
     for r, (part, index, unit) in enumerate(rows):
         vmin, vmax = _finite_range([c[index] for c in columns], symmetric=True)
@@ -200,6 +205,9 @@ def training(runs):
             ax.axvline(nan, color="red", linestyle=":", label="%s: first NaN (epoch %d)" % (run["label"], nan))
     if values and min(values) > 0 and max(values) / min(values) > 100:
         ax.set_yscale("log")
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(0.5, max(len(run["history"][key]) for run, key in series) + 0.5)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (as reported by Keras)")
     ax.set_title("Training: loss and val_loss per epoch")
