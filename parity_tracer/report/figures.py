@@ -102,12 +102,17 @@ def stage_means(comparison, names):
 # -- reconstructions ---------------------------------------------------------------------------------------------
 
 def _caption(metrics):
-    if not metrics or all(metrics.get(k) is None for k in ("mae", "pearson_r", "least_squares_scalar")):
+    """MAE, pearson_r (r), least-squares scale (LS) and, when known, the stitch gain applied to the image."""
+    if not metrics:
         return None
-    parts = ["MAE %s" % _fmt(metrics.get("mae")), "r %s" % _fmt(metrics.get("pearson_r"), "%.3f")]
-    if metrics.get("least_squares_scalar") is not None:
-        parts.append("LS x%s" % _fmt(metrics["least_squares_scalar"]))
-    return ", ".join(parts)
+    parts = []
+    if any(metrics.get(k) is not None for k in ("mae", "pearson_r", "least_squares_scalar")):
+        parts = ["MAE %s" % _fmt(metrics.get("mae")), "r %s" % _fmt(metrics.get("pearson_r"), "%.3f")]
+        if metrics.get("least_squares_scalar") is not None:
+            parts.append("LS x%s" % _fmt(metrics["least_squares_scalar"]))
+    if metrics.get("stitch_gain") is not None:
+        parts.append("stitched x%s" % _fmt(metrics["stitch_gain"]))
+    return ", ".join(parts) or None
 
 
 def reconstruction_grid(columns, shared):
@@ -206,7 +211,7 @@ def training(runs):
     if values and min(values) > 0 and max(values) / min(values) > 100:
         ax.set_yscale("log")
     from matplotlib.ticker import MaxNLocator
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlim(0.5, max(len(run["history"][key]) for run, key in series) + 0.5)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (as reported by Keras)")

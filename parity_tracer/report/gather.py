@@ -219,7 +219,10 @@ def reconstruction_columns(runs):
     shared = len(runs) == 2 and _same_truth(*runs)
     for run in runs:
         arr = run["arrays"]
-        images.append(("%s: %s" % (run["label"], run["name"]), arr["amplitude"], arr["phase"], run["metrics"]))
+        metrics = dict(run["metrics"])
+        if run["stitch_gain"] is not None:   # under the amplitude: the gain stitching applied (e.g. x norm_Y_I)
+            metrics["amplitude"] = dict(metrics["amplitude"], stitch_gain=run["stitch_gain"])
+        images.append(("%s: %s" % (run["label"], run["name"]), arr["amplitude"], arr["phase"], metrics))
         if not shared and (arr["truth_amplitude"] is not None or arr["truth_phase"] is not None):
             images.append(("ground truth of %s" % run["label"], arr["truth_amplitude"], arr["truth_phase"], None))
     if shared:

@@ -261,7 +261,8 @@ def _reconstructions(page, model, figs):
     else:
         page.figure(figs.get("recon_shared"), "reconstructions on a shared colour scale",
                     "Amplitude and phase of each run and of the ground truth on one colour scale per row; "
-                    "under each run: the document's MAE, pearson_r (r) and least-squares scale (LS).")
+                    "under each run: the document's MAE, pearson_r (r), least-squares scale (LS) and the gain "
+                    "stitching applied (x norm_Y_I where the pipeline multiplies by it).")
         page.figure(figs.get("recon_own"), "reconstructions each on its own colour scale",
                     "The same images, each on its own colour scale.")
         page.figure(figs.get("recon_diff"), "differences to the ground truth and between the runs",
