@@ -11,6 +11,7 @@
     model_checkpoint/      the saved model (training.checkpoint_artifact), copied as files
     amplitude.npy, phase.npy, ground_truth_amp.npy, ground_truth_phase.npy
     amplitude.png, phase.png   when the run rendered them
+    probe_pre.npy, probe_post.npy   the probe before / after normalization, when the run saved them
 
 Whatever the run did not produce is left out and listed under "Deviations" in the README. Arrays are only ever
 opened with ``allow_pickle=False``; pickles in a checkpoint directory are copied byte for byte, never loaded.
@@ -338,6 +339,13 @@ def build(run_dir, work):
             b.add_file(name, src, "rendering of the stitched %s" % name.split(".")[0],
                        "`%s`" % _get(doc, "inference", "artifacts", field))
             _rewrite(out_doc, ("inference", "artifacts", field), name, b.rewrites)
+
+    # the probe before / after normalization (small arrays a report draws), when the run saved them
+    for name, field, what in (("probe_pre.npy", "pre_npy", "probe before normalization"),
+                              ("probe_post.npy", "post_npy", "probe after normalization")):
+        if _get(doc, "probe", "artifacts", field) is not None and b.artifact(name, ("probe", "artifacts", field),
+                                                                            what):
+            _rewrite(out_doc, ("probe", "artifacts", field), name, b.rewrites)
 
     # training
     if b.artifact("history.json", ("training", "history_artifact"), "per-epoch training history", npy=False):

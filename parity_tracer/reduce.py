@@ -929,9 +929,15 @@ def _as_2d(a, label, run):
 
 def _amp_phase(run, paths, amp_name, phase_name):
     """(amplitude 2-D, phase 2-D) from the npy artifacts; a complex amplitude file supplies both."""
-    import numpy as np
     amp = _as_2d(run.load_array(paths.get(amp_name)), amp_name, run)
     phase = _as_2d(run.load_array(paths.get(phase_name)), phase_name, run)
+    return split_complex(amp, phase)
+
+
+def split_complex(amp, phase):
+    """(amplitude, phase) of an amplitude and a phase image (each may be None): a complex amplitude image
+    supplies both, a complex phase image its angle."""
+    import numpy as np
     if amp is not None and np.iscomplexobj(amp):
         if phase is None:
             phase = np.angle(amp)

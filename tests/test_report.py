@@ -153,6 +153,20 @@ def test_delivery_folder_with_another_parity_log_name(demo_runs, tmp_path, monke
     assert rc == 2                                                  # two documents: which one is not guessed
 
 
+def test_a_bundled_delivery_folder_has_every_image(demo_runs, tmp_path, monkeypatch):
+    _no_figures(monkeypatch)
+    from parity_tracer import bundle
+    from parity_tracer.report import gather
+    dest = tmp_path / "dose_experiments_ground_truth"
+    bundle.make_bundle(demo_runs[0], dest)
+    source = inputs.open_run(str(dest))
+    assert source.kind == "delivery folder"
+    arrays = gather.run_arrays(source)
+    assert all(arrays[k] is not None for k in ("amplitude", "phase", "truth_amplitude", "probe_pre",
+                                               "probe_post")), [k for k, v in arrays.items() if v is None]
+    assert source.notes == []
+
+
 def _sweep(folder, branch, runs, headline_mae):
     folder.mkdir()
     points = []

@@ -7,18 +7,11 @@ their training histories and the sweeps' dose-response points.
 
 import math
 
-from parity_tracer import compare, docread
+from parity_tracer import compare, docread, reduce
 from parity_tracer.report import inputs
 
-_get, _dict = docread.get, docread.as_dict
+_get, _dict, _num = docread.get, docread.as_dict, compare._num
 LABELS = ("a", "b")
-
-
-def _num(v):
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    f = float(v)
-    return f if math.isfinite(f) else None
 
 
 def run_name(source):
@@ -48,17 +41,6 @@ def _image(arr):
     return a if a.ndim == 2 and min(a.shape) > 1 else None
 
 
-def _amp_phase(amp, phase):
-    import numpy as np
-    if amp is not None and np.iscomplexobj(amp):
-        if phase is None:
-            phase = np.angle(amp)
-        amp = np.abs(amp)
-    if phase is not None and np.iscomplexobj(phase):
-        phase = np.angle(phase)
-    return amp, phase
-
-
 def run_arrays(source):
     """The run's images: stitched amplitude / phase, ground truth, probe before / after normalization.
 
@@ -70,8 +52,8 @@ def run_arrays(source):
     t_amp = source.array(names["truth_amplitude"],
                          _get(doc, "comparison", "ground_truth_artifacts", "amplitude_npy"))
     t_phase = source.array(names["truth_phase"], _get(doc, "comparison", "ground_truth_artifacts", "phase_npy"))
-    amp, phase = _amp_phase(_image(amp), _image(phase))
-    t_amp, t_phase = _amp_phase(_image(t_amp), _image(t_phase))
+    amp, phase = reduce.split_complex(_image(amp), _image(phase))
+    t_amp, t_phase = reduce.split_complex(_image(t_amp), _image(t_phase))
     out = {"amplitude": amp, "phase": phase, "truth_amplitude": t_amp, "truth_phase": t_phase}
     for phase_name in ("pre", "post"):
         probe = _image(source.array(_get(doc, "probe", "artifacts", phase_name + "_npy")))
@@ -185,9 +167,8 @@ def gather(sources, sweeps=(), mode="auto"):
 
 def _cropped(x, y):
     """x and y cut to their common centred square (the window reduce compares prediction and truth in)."""
-    from parity_tracer.reduce import _crop_box
     size = min(x.shape + y.shape)
-    (xs, xe), (ys, ye) = _crop_box(x.shape, size), _crop_box(y.shape, size)
+    (xs, xe), (ys, ye) = reduce._crop_box(x.shape, size), reduce._crop_box(y.shape, size)
     return x[xs[0]:xe[0], xs[1]:xe[1]], y[ys[0]:ye[0], ys[1]:ye[1]]
 
 

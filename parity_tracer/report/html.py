@@ -137,6 +137,14 @@ def side_table(page, model, rows, keep=None):
         page.table(["field", "A: " + model["runs"][0]["name"]], [[r["field"], compare._fmt(r["a"])] for r in rows])
 
 
+def figure_or_line(page, figs, key, alt, caption, empty):
+    """The figure, or one line saying why there is none (no matplotlib, or nothing to draw)."""
+    if not figs.get("_available"):
+        page.p(NO_FIGURES, "missing")
+    elif not page.figure(figs.get(key), alt, caption):
+        page.missing(empty)
+
+
 # -- sections ----------------------------------------------------------------------------------------------------
 
 def _header(page, model):
@@ -213,10 +221,9 @@ def _stages(page, model, figs):
         page.missing("No runs given: no stages.")
         return
     if model["two"]:
-        if not page.figure(figs.get("stages"), "stage means of A and B and their ratio",
-                           "Stage means (log scale) and mean B / mean A per stage"):
-            page.p(NO_FIGURES if not figs.get("_available") else "No stage has a mean in both runs: no chart.",
-                   "missing")
+        figure_or_line(page, figs, "stages", "stage means of A and B and their ratio",
+                       "Stage means (log scale) and mean B / mean A per stage",
+                       "No stage has a mean in both runs: no chart.")
     rows, classes = [], []
     status = {cp["name"]: cp["status"] for cp in cmp["scan"]}
     for st in cmp["stages"]:
@@ -300,11 +307,10 @@ def _probe(page, model, figs):
     if not any(r["arrays"]["probe_pre"] is not None or r["arrays"]["probe_post"] is not None for r in runs):
         page.missing("No probe arrays in the runs given (runs traced before probe arrays were saved, or with "
                      "--no-arrays): statistics only.")
-    elif not figs.get("_available"):
-        page.p(NO_FIGURES, "missing")
     else:
-        page.figure(figs.get("probe"), "probe amplitude and phase before and after normalization",
-                    "Probe |P| and phase before and after set_probe's normalization, per run.")
+        figure_or_line(page, figs, "probe", "probe amplitude and phase before and after normalization",
+                       "Probe |P| and phase before and after set_probe's normalization, per run.",
+                       "The probe arrays are not images: no figure.")
     side_table(page, model, model["compare"]["probe"], keep=lambda r: r["field"] in PROBE_FIELDS)
 
 
@@ -342,12 +348,10 @@ def _training(page, model, figs):
         return
     if not any(r["history"] for r in runs):
         page.missing("No training history (history.json) in the runs given.")
-    elif not figs.get("_available"):
-        page.p(NO_FIGURES, "missing")
-    elif not page.figure(figs.get("training"), "loss and val_loss per epoch",
-                         "loss (solid) and val_loss (dashed) per epoch; x: NaN/Inf epochs; dotted: early stop / "
-                         "first NaN."):
-        page.missing("The histories have no loss or val_loss.")
+    else:
+        figure_or_line(page, figs, "training", "loss and val_loss per epoch",
+                       "loss (solid) and val_loss (dashed) per epoch; x: NaN/Inf epochs; dotted: early stop / "
+                       "first NaN.", "The histories have no loss or val_loss.")
     side_table(page, model, model["compare"]["training"])
 
 
@@ -375,12 +379,9 @@ def _sweeps(page, model, figs):
     if not sweeps:
         page.missing("No sweep folders given (--sweep DIR, twice for two branches): no dose-response section.")
         return
-    if not figs.get("_available"):
-        page.p(NO_FIGURES, "missing")
-    elif not page.figure(figs.get("sweep"), "dose response of the sweeps",
-                         "MAE, pearson_r, least-squares scale and intensity scale against nphotons; x: failed "
-                         "points."):
-        page.missing("No sweep point has an nphotons value: no chart.")
+    figure_or_line(page, figs, "sweep", "dose response of the sweeps",
+                   "MAE, pearson_r, least-squares scale and intensity scale against nphotons; x: failed points.",
+                   "No sweep point has an nphotons value: no chart.")
     for s in sweeps:
         page.add("<h3>%s — %s</h3>" % (esc(s["branch"]), esc(s["given"])))
         rows = []

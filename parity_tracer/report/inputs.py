@@ -138,38 +138,21 @@ class Source:
         self.kind = kind                # "run folder" | "delivery folder" | "telemetry document"
         self.notes = []
 
-    def file(self, rel):
-        """A file named by the data, inside the folder, or None (with a note when it was named but unusable)."""
-        if rel is None:
-            return None
-        p = inside(self.folder, rel)
-        if p is None:
-            self.notes.append("%s: not read (outside %s, or through a symlink, or absent)" % (rel, self.folder))
-        return p
-
     def array(self, *candidates):
         """The first candidate .npy (relative paths) that reads as a numeric array; None if none does."""
-        for rel in candidates:
-            if not isinstance(rel, str):
-                continue
-            p = inside(self.folder, rel)
-            if p is None:
-                continue
-            try:
-                return read_array(p)
-            except FileProblem as exc:
-                self.notes.append(str(exc))
-        return None
+        return self._first(candidates, read_array)
 
     def json_file(self, *candidates):
+        """The first candidate JSON file that parses; None if none does."""
+        return self._first(candidates, read_json)
+
+    def _first(self, candidates, reader):
         for rel in candidates:
-            if not isinstance(rel, str):
-                continue
-            p = inside(self.folder, rel)
+            p = inside(self.folder, rel) if isinstance(rel, str) else None
             if p is None:
                 continue
             try:
-                return read_json(p)
+                return reader(p)
             except FileProblem as exc:
                 self.notes.append(str(exc))
         return None
