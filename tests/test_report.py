@@ -131,6 +131,28 @@ def test_figures_carry_run_names_and_units(demo_runs, tmp_path, monkeypatch):
     assert "A: demo_reference — loss" in training and "epoch" in training
 
 
+def test_per_run_pngs_carry_the_run_name_and_units(demo_runs, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    drawn = []
+    real_png = figures._png
+    monkeypatch.setattr(figures, "_png", lambda fig: drawn.append(
+        [t.get_text() for t in fig.findobj(lambda o: hasattr(o, "get_text"))]) or real_png(fig))
+    a, b = demo_runs
+    rc, _ = _page(tmp_path, a, b, "--png-dir", tmp_path / "png")
+    assert rc == 0
+    names = sorted(p.name for p in (tmp_path / "png").iterdir())
+    for label in ("A", "B"):
+        for quantity in ("amplitude", "phase", "truth-amplitude", "probe-pre", "probe-post"):
+            assert "%s-%s.png" % (label, quantity) in names
+    singles = [" | ".join(t) for t in drawn[-len(names):]]      # the per-run images are drawn last, A's first
+    count_a = sum(n.startswith("A-") for n in names)
+    for i, texts in enumerate(singles):
+        assert ("A: demo_reference" if i < count_a else "B: demo_deliberate") in texts
+        assert any(unit in texts for unit in (figures.AMP_UNIT, figures.PHASE_UNIT, figures.PROBE_AMP_UNIT))
+    for path in (tmp_path / "png").iterdir():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_mode & 0o022 == 0
+
+
 # -- inputs: delivery folders, documents, sweeps ----------------------------------------------------------------------
 
 def test_delivery_folder_with_another_parity_log_name(demo_runs, tmp_path, monkeypatch):

@@ -1,8 +1,9 @@
-"""``python -m parity_tracer report A [B] [--sweep DIR ...] -o report.html``: one self-contained HTML page.
+"""``python -m parity_tracer report A [B] [--sweep DIR ...] -o report.html [--png-dir DIR]``: one HTML page.
 
 A and B are run folders, delivery folders (spec §4.3) or telemetry documents; A is the reference. With one
 run the page describes that run. Sweep folders (``sweep.json``, format ``parity-tracer-sweep/1``) add the
-dose-response section; given in place of A and B they make a page of sweeps only.
+dose-response section; given in place of A and B they make a page of sweeps only. ``--png-dir`` also writes
+each run's images as separate PNG files, each titled with the run's name and its quantity, with units.
 
 Modules: ``inputs`` (reading hostile folders and files), ``gather`` (the data, using compare.py's checklist,
 first divergence and tables), ``figures`` (matplotlib, optional), ``html`` (the page).
@@ -49,16 +50,31 @@ def _figures(model):
     return figs
 
 
-def build_page(run_paths, sweep_paths=(), mode="auto"):
-    """The HTML text for runs (0-2 paths) and sweeps."""
-    from parity_tracer.report import gather, html, inputs
+def build_page(run_paths, sweep_paths=(), mode="auto", with_images=False):
+    """(HTML text, {file name: PNG} of each run's images when ``with_images``) for runs (0-2 paths) and sweeps."""
+    from parity_tracer.report import figures, gather, html, inputs
     sources = [inputs.open_run(p) for p in run_paths]
     model = gather.gather(sources, sweep_paths, mode)
     figs = _figures(model)
+    images = {}
+    if with_images and figs["_available"]:
+        try:
+            images = figures.run_images(model["runs"])
+        except FIGURE_ERRORS as exc:
+            model.setdefault("figure_problems", []).append("per-run images not drawn (%s)" % type(exc).__name__)
     for problem in model.get("figure_problems", []):
         if model["runs"]:
             model["runs"][0]["notes"].append(problem)
-    return html.render(model, figs)
+    return html.render(model, figs), images
+
+
+def _write_images(folder, images):
+    """Each image as ``folder/<A|B>-<quantity>.png`` (the folder is created when missing)."""
+    from parity_tracer import outputs
+    outputs.makedirs(folder)
+    for name, png in sorted(images.items()):
+        with outputs.open_new(os.path.join(folder, name)) as fh:
+            fh.write(png)
 
 
 def _write(path, text):
@@ -82,6 +98,8 @@ def main(argv=None):
     parser.add_argument("--sweep", action="append", default=[], metavar="DIR",
                         help="a sweep folder (sweep.json); give one per branch")
     parser.add_argument("--mode", choices=compare.MODES, default="auto")
+    parser.add_argument("--png-dir", metavar="DIR",
+                        help="also write each run's images as PNG files here (A-amplitude.png, B-probe-pre.png, ...)")
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:
@@ -95,15 +113,20 @@ def main(argv=None):
             raise inputs.InputError("at most two runs (A and B), %d given" % len(runs))
         if len(sweeps) > 6:
             raise inputs.InputError("at most six sweep folders, %d given" % len(sweeps))
-        text = build_page(runs, sweeps, args.mode)
+        text, images = build_page(runs, sweeps, args.mode, with_images=bool(args.png_dir))
     except inputs.InputError as exc:
         sys.stderr.write("parity_tracer: report: %s\n" % exc)
         return 2
     try:
         _write(args.output, text)
+        if args.png_dir:
+            _write_images(args.png_dir, images)
     except OSError as exc:
-        sys.stderr.write("parity_tracer: report: cannot write %s (%s)\n" % (args.output, exc.strerror or exc))
+        sys.stderr.write("parity_tracer: report: cannot write %s (%s)\n" % (
+            exc.filename or args.output, exc.strerror or exc))
         return 2
-    sys.stderr.write("parity_tracer: report: %s -> %s (%d KiB)\n" % (
-        " vs ".join(runs + sweeps), args.output, (len(text.encode("utf-8")) + 1023) // 1024))
+    sys.stderr.write("parity_tracer: report: %s -> %s (%d KiB)%s\n" % (
+        " vs ".join(runs + sweeps), args.output, (len(text.encode("utf-8")) + 1023) // 1024,
+        "" if not args.png_dir else "; %d images -> %s%s" % (len(images), args.png_dir, "" if images else
+                                                             " (none: matplotlib is not installed)")))
     return 0

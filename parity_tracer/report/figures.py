@@ -90,6 +90,40 @@ def _panel(fig, ax, arr, title, unit, cmap, vmin=None, vmax=None, caption=None):
         ax.set_xlabel(caption, fontsize=8)
 
 
+# -- one image per file -------------------------------------------------------------------------------------------
+
+def run_image(arr, title, unit, cmap=IMAGE_CMAP, caption=None):
+    """One image as its own PNG: titled with the run's name and the quantity, colour bar with the unit."""
+    if arr is None:
+        return None
+    fig = _figure(5.2, 4.6)
+    _panel(fig, fig.add_subplot(1, 1, 1), arr, title, unit, cmap, caption=caption)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def run_images(runs):
+    """{file name: PNG} of every run's images: reconstruction, ground truth, probe before / after."""
+    import numpy as np
+    out = {}
+    for run in runs:
+        arr, who = run["arrays"], "%s: %s" % (run["label"], run["name"])
+        items = (("amplitude", arr["amplitude"], "stitched amplitude", AMP_UNIT, IMAGE_CMAP),
+                 ("phase", arr["phase"], "stitched phase", PHASE_UNIT, PHASE_CMAP),
+                 ("truth-amplitude", arr["truth_amplitude"], "ground truth amplitude", AMP_UNIT, IMAGE_CMAP),
+                 ("truth-phase", arr["truth_phase"], "ground truth phase", PHASE_UNIT, PHASE_CMAP),
+                 ("probe-pre", np.abs(arr["probe_pre"]) if arr["probe_pre"] is not None else None,
+                  "probe |P| before normalization", PROBE_AMP_UNIT, IMAGE_CMAP),
+                 ("probe-post", np.abs(arr["probe_post"]) if arr["probe_post"] is not None else None,
+                  "probe |P| after normalization", PROBE_AMP_UNIT, IMAGE_CMAP))
+        for key, image, what, unit, cmap in items:
+            caption = _caption(run["metrics"].get(key)) if key in ("amplitude", "phase") else None
+            png = run_image(image, "%s\n%s" % (who, what), unit, cmap, caption)
+            if png is not None:
+                out["%s-%s.png" % (run["label"], key)] = png
+    return out
+
+
 # -- stages -------------------------------------------------------------------------------------------------------
 
 def stage_means(comparison, names):
