@@ -19,7 +19,7 @@ commands:
   compare A.json B.json [--mode auto|same-npz|equivalent-params] [--format text|markdown|json] [-o FILE] [--plot PNG]
   bundle RUN_DIR DEST [--force]
   verify DEST
-  report A [B] [--sweep DIR]... -o report.html [--mode ...]
+  report A [B] [--sweep DIR]... -o report.html [--mode ...] [--png-dir DIR]
                           one self-contained HTML page: checklist, stages, reconstructions, probe, training
   demo [--out DIR]        trace two small synthetic pipelines and compare them
 """
