@@ -115,7 +115,7 @@ class _Raw(str):
 
 
 def _numeric(c):
-    return isinstance(c, str) and not isinstance(c, _Raw) and c[:1] in "-0123456789" and c not in ("—",) and \
+    return isinstance(c, str) and not isinstance(c, _Raw) and c[:1] in tuple("-0123456789") and \
         all(ch in "0123456789.e+-%x" for ch in c)
 
 
@@ -203,7 +203,9 @@ def _verdict(page, model):
                                                  " — failed: " + ", ".join(v["failed"]))
     else:
         text = "No REQUIRED items in %s mode (everything is COMPARE or N/A)." % cmp["mode"]["used"]
-    page.add('<div class="verdict %s">%s</div>' % ("pass" if v["passed"] else "fail", esc(text)))
+    # green only when REQUIRED items exist and pass; with none (equivalent-params) the box stays neutral
+    cls = "fail" if not v["passed"] else "pass" if v["required"] else ""
+    page.add('<div class="verdict %s">%s</div>' % (cls, esc(text)))
     if f is None:
         page.p("<b>First divergence:</b> none — every checkpoint agrees within its tolerance.")
     else:
