@@ -30,6 +30,7 @@ USED_MODE_RTOL = 1e-3
 GIT_TIMEOUT = 5.0
 HISTORY_NAME = "history.json"
 PNG_NAMES = {"amplitude": "amplitude.png", "phase": "phase.png"}
+PNG_UNITS = {"amplitude": "amplitude |O| (arb. units)", "phase": "phase (rad)"}
 OUT_DIR_KEYS = ("out_dir", "output_dir", "out")
 LIST_CAP = 200   # per-call extras (seed calls, cfg writes, probe calls) keep the document small on huge streams
 
@@ -947,7 +948,7 @@ def split_complex(amp, phase):
     return amp, phase
 
 
-def _render_png(array, path, title):
+def _render_png(array, path, title, unit):
     """PNG with matplotlib's Agg canvas directly: no pyplot, so no global backend switch in the host."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -956,8 +957,8 @@ def _render_png(array, path, title):
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     image = ax.imshow(np.asarray(array, dtype=np.float64), cmap="viridis")
-    fig.colorbar(image, ax=ax)
-    ax.set_title(title)
+    fig.colorbar(image, ax=ax).set_label(unit)
+    ax.set_title(title, fontsize=10)
     with outputs.open_new(path) as fh:
         fig.savefig(fh, format="png", dpi=80, metadata={"Software": None})
 
@@ -1027,8 +1028,9 @@ def _inference(run, stages):
                 if arr is None:
                     continue
                 target = run.out_dir / PNG_NAMES[part]
+                name = " ".join(v for v in (_header_value(run, "pipeline"), _header_value(run, "scenario")) if v)
                 try:
-                    _render_png(arr, target, "inference %s" % part)
+                    _render_png(arr, target, "%s\ninference %s" % (name[:60] or "run", part), PNG_UNITS[part])
                     pngs[part + "_png"] = run.doc_path(target)
                 except Exception as exc:
                     run.note("cannot render %s (%s: %s)" % (target.name, type(exc).__name__, exc), error=True)
