@@ -11,6 +11,7 @@
     model_checkpoint/      the saved model (training.checkpoint_artifact), copied as files
     amplitude.npy, phase.npy, ground_truth_amp.npy, ground_truth_phase.npy
     amplitude.png, phase.png   the run's renderings, else rendered from the arrays (needs matplotlib)
+    probe_pre.npy, probe_post.npy   the probe before / after normalization, when the run saved them
 
 Whatever the run did not produce is left out and listed under "Deviations" in the README. Arrays are only ever
 opened with ``allow_pickle=False``; pickles in a checkpoint directory are copied byte for byte, never loaded.
@@ -332,7 +333,7 @@ def _pngs(b, doc, out_doc):
                     if image is None:
                         problem = "`%s.npy` is not an image" % part
                     else:
-                        figures.render_image(image, b.work / name, "inference %s" % part)
+                        figures.render_image(image, b.work / name, "inference %s" % part, figures.PNG_UNITS[part])
                 except Exception as exc:
                     problem = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:120] if str(exc) else "")
             if problem is not None:
@@ -431,6 +432,13 @@ def build(run_dir, work, includes=()):
             _rewrite(out_doc, ("comparison", "ground_truth_artifacts", field), name, b.rewrites)
             gt_paths.append((key, work / name))
     _pngs(b, doc, out_doc)
+
+    # the probe before / after normalization (small arrays a report draws), when the run saved them
+    for name, field, what in (("probe_pre.npy", "pre_npy", "probe before normalization"),
+                              ("probe_post.npy", "post_npy", "probe after normalization")):
+        if _get(doc, "probe", "artifacts", field) is not None and b.artifact(name, ("probe", "artifacts", field),
+                                                                            what):
+            _rewrite(out_doc, ("probe", "artifacts", field), name, b.rewrites)
 
     # training
     if b.artifact("history.json", ("training", "history_artifact"), "per-epoch training history", npy=False):

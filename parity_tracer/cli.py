@@ -1,4 +1,4 @@
-"""Command line: ``python -m parity_tracer {run,reduce,validate,compare,bundle,verify,demo} ...``.
+"""Command line: ``python -m parity_tracer {run,reduce,validate,compare,bundle,verify,report,demo} ...``.
 
 Sub-commands import their module only when used, so ``run`` starts the target with as little of ours loaded as
 possible (and never TensorFlow).
@@ -22,6 +22,8 @@ commands:
           [--pair-by label|index]   (multi-run folders: one report per pair of runs, then a summary)
   bundle RUN_DIR DEST [--force] [--run LABEL] [--include PATH]...
   verify DEST
+  report A [B] [--sweep DIR]... -o report.html [--mode ...] [--png-dir DIR]
+                          one self-contained HTML page: checklist, stages, reconstructions, probe, training
   demo [--out DIR]        trace two small synthetic pipelines and compare them
 """
 
@@ -32,6 +34,7 @@ _SUBCOMMANDS = {
     "bundle": "parity_tracer.bundle",
     "verify": "parity_tracer.bundle:verify_main",
     "demo": "parity_tracer.demo.run",
+    "report": "parity_tracer.report",
 }
 
 _RUN_VALUE_OPTIONS = {"--out": "out_dir", "--pipeline": "pipeline", "--scenario": "scenario", "--targets": "targets",

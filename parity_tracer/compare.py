@@ -1044,8 +1044,11 @@ def render(report, markdown=False):
 
 # -- plot ------------------------------------------------------------------------------------------------------------
 
-def plot_stage_means(report, path):
-    """Stage means of both runs on one log-scale chart. Returns None when written, else a one-line reason."""
+def plot_stage_means(report, path, run_names=None):
+    """Stage means of both runs on one log-scale chart. Returns None when written, else a one-line reason.
+
+    ``path`` is a file name or a binary file object; ``run_names`` ({"a": .., "b": ..}) names the runs in the
+    legend (default: each run's pipeline and scenario)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -1067,8 +1070,8 @@ def plot_stage_means(report, path):
     x = list(range(len(names)))
     for side, marker in (("a", "o"), ("b", "s")):
         info = report[side]
-        ax.plot(x, series[side], marker=marker, linestyle="-",
-                label="%s: %s %s" % (side.upper(), info["pipeline"] or "", info["scenario"] or ""))
+        name = (run_names or {}).get(side) or "%s %s" % (info["pipeline"] or "", info["scenario"] or "")
+        ax.plot(x, series[side], marker=marker, linestyle="-", label="%s: %s" % (side.upper(), name))
     ax.set_yscale("log")
     ax.set_ylabel("stage mean (log scale)")
     ratios = [b / a if a == a and b == b else float("nan") for a, b in zip(series["a"], series["b"])]
@@ -1088,8 +1091,9 @@ def plot_stage_means(report, path):
     ax.legend(fontsize=8)
     fig.tight_layout()
     from parity_tracer import outputs
-    try:   # the exact name given (savefig would add ".png" to a bare name), through the one output place
-        outputs.replace(path, lambda fh: fig.savefig(fh, format="png", dpi=90, metadata={"Software": None}))
+    save = lambda fh: fig.savefig(fh, format="png", dpi=90, metadata={"Software": None})
+    try:   # a file object (the report), else the exact name given (savefig would add ".png" to a bare name)
+        save(path) if hasattr(path, "write") else outputs.replace(path, save)
     except OSError as exc:
         return "cannot write plot %s: %s" % (path, exc.strerror or exc)
     return None

@@ -40,6 +40,11 @@ def load_document(path):
         data = inputs.read_bytes(p)        # a regular file, bounded: never a FIFO or /dev/zero
     except OSError as exc:
         raise DocumentError("%s: cannot read (%s)" % (p, inputs.error_text(exc)))
+    return parse_document(data, p)
+
+
+def parse_document(data, name):
+    """The telemetry document in ``data`` (bytes read from ``name``); DocumentError when it is not one."""
     try:
         doc = jsonio.loads(data)
     except ValueError:
@@ -47,11 +52,14 @@ def load_document(path):
             jsonio.check_depth(data)
             doc = json.loads(data.decode("utf-8"), parse_constant=lambda _c: None)
         except RecursionError:
-            raise DocumentError("%s: not JSON (nested too deeply)" % p)
+            raise DocumentError("%s: not JSON (nested too deeply)" % name)
         except ValueError as exc:
-            raise DocumentError("%s: not JSON (%s)" % (p, str(exc).splitlines()[0][:120] if str(exc) else "parse error"))
+            raise DocumentError("%s: not JSON (%s)" % (name, str(exc).splitlines()[0][:120] if str(exc)
+                                                       else "parse error"))
+    except RecursionError:
+        raise DocumentError("%s: not JSON (nested too deeply)" % name)
     if not isinstance(doc, dict):
-        raise DocumentError("%s: not a JSON object" % p)
+        raise DocumentError("%s: not a JSON object" % name)
     if "schema_version" not in doc:
-        raise DocumentError("%s: no schema_version (not a parity telemetry document)" % p)
+        raise DocumentError("%s: no schema_version (not a parity telemetry document)" % name)
     return doc

@@ -8,6 +8,7 @@ program's exit would pay. The reduce at exit saves the ``.npy`` arrays only; ``b
 from parity_tracer import outputs
 
 PNG_NAMES = {"amplitude": "amplitude.png", "phase": "phase.png"}
+PNG_UNITS = {"amplitude": "amplitude |O| (arb. units)", "phase": "phase (rad)"}
 NOT_AT_EXIT = ("amplitude/phase PNGs are not rendered inside the traced program: `python -m parity_tracer bundle` "
                "renders them from the saved arrays")
 
@@ -35,7 +36,7 @@ def as_image(array):
     return np.abs(a) if np.iscomplexobj(a) else a
 
 
-def render_image(array, path, title):
+def render_image(array, path, title, unit=None):
     """PNG with matplotlib's Agg canvas directly: no pyplot, so no global backend switch."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -44,6 +45,8 @@ def render_image(array, path, title):
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     image = ax.imshow(np.asarray(array, dtype=np.float64), cmap="viridis")
-    fig.colorbar(image, ax=ax)
-    ax.set_title(title)
+    bar = fig.colorbar(image, ax=ax)
+    if unit:
+        bar.set_label(unit)
+    ax.set_title(title, fontsize=10)
     outputs.replace(path, lambda fh: fig.savefig(fh, format="png", dpi=80, metadata={"Software": None}))

@@ -642,6 +642,22 @@ def _changes_probe(call):
     return factor is not None and abs(factor - 1.0) > 1e-6
 
 
+def _probe_arrays(run, call):
+    """The chosen set_probe call's probe before / after normalization (.npy saved by the profile), when saved."""
+    out = {"pre_npy": None, "post_npy": None}
+    ev = call.get("pre") or call.get("post")
+    if ev is None or call.get("call_id") is None:
+        return out
+    for art in run.kind("artifact"):
+        name = art.get("name")
+        if art["pid"] == ev["pid"] and art.get("call_id") == call["call_id"] and name in ("probe_pre_npy",
+                                                                                           "probe_post_npy"):
+            resolved = run.resolve(art.get("path"), art["pid"])
+            if resolved is not None:
+                out[name[len("probe_"):]] = run.doc_path(resolved)
+    return out
+
+
 def _probe(run):
     calls = _probe_calls(run)
     before = [c for c in calls if run.training_cut is None or c["first"] < run.training_cut]
@@ -689,6 +705,7 @@ def _probe(run):
         "post_normalization": _probe_stats(post_stats),
         "entry": _str(_call_field(call, "entry")),
         "call_id": _int(chosen["call_id"]) if chosen else None,
+        "artifacts": _probe_arrays(run, call),
         "calls": _capped(run, summary, "set_probe calls"),
     }
 
@@ -968,9 +985,15 @@ def _as_2d(a, label, run):
 
 def _amp_phase(run, paths, amp_name, phase_name):
     """(amplitude 2-D, phase 2-D) from the npy artifacts; a complex amplitude file supplies both."""
-    import numpy as np
     amp = _as_2d(run.load_array(paths.get(amp_name)), amp_name, run)
     phase = _as_2d(run.load_array(paths.get(phase_name)), phase_name, run)
+    return split_complex(amp, phase)
+
+
+def split_complex(amp, phase):
+    """(amplitude, phase) of an amplitude and a phase image (each may be None): a complex amplitude image
+    supplies both, a complex phase image its angle."""
+    import numpy as np
     if amp is not None and np.iscomplexobj(amp):
         if phase is None:
             phase = np.angle(amp)
@@ -1043,9 +1066,11 @@ def _inference(run, stages, render):
             for part, arr in (("amplitude", amp), ("phase", phase)):
                 if arr is None:
                     continue
+                name = " ".join(v for v in (_header_value(run, "pipeline"), _header_value(run, "scenario")) if v)
                 try:
                     target = neighbour_path(run, figures.PNG_NAMES[part])
-                    figures.render_image(arr, target, "inference %s" % part)
+                    figures.render_image(arr, target, "%s\ninference %s" % (name[:60] or "run", part),
+                                         figures.PNG_UNITS[part])
                     pngs[part + "_png"] = run.doc_path(target)
                 except Exception as exc:
                     run.note("cannot render %s (%s: %s)" % (figures.PNG_NAMES[part], type(exc).__name__, exc), error=True)

@@ -72,3 +72,12 @@ def standin_path():
     def _path(layout):
         return STANDIN / layout
     return _path
+
+
+@pytest.fixture(scope="session")
+def demo_runs(tmp_path_factory):
+    """The demo's two stand-in runs (reference, deliberate), traced once per session: (folder A, folder B)."""
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    r = run_py(["-m", "parity_tracer", "demo", "--out", out], cwd=out.parent, timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return out / "reference" / "trace", out / "deliberate" / "trace"

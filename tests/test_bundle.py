@@ -62,6 +62,9 @@ def test_layout_of_a_simulated_run(runs, tmp_path):
     assert doc["inference"]["artifacts"]["amplitude_npy"] == "amplitude.npy"
     assert doc["training"]["checkpoint_artifact"] == "model_checkpoint"
     assert doc["comparison"]["ground_truth_artifacts"]["amplitude_npy"] == "ground_truth_amp.npy"
+    assert doc["probe"]["artifacts"] == {"pre_npy": "probe_pre.npy", "post_npy": "probe_post.npy"}
+    assert np.abs(np.load(dest / "probe_post.npy", allow_pickle=False)).mean() == pytest.approx(
+        doc["probe"]["post_normalization"]["amplitude"]["mean"], rel=1e-5)
     config = json.loads((dest / "config.json").read_text())
     assert config["params_cfg"]["N"] == doc["configuration"]["N"]
     assert {"params_cfg", "dataclass_config", "spec_configuration"} <= set(config)

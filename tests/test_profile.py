@@ -96,6 +96,14 @@ def test_legacy_import_time_pipeline(tmp_path, route):
     doc = _telemetry(out)
     assert doc["intensity_scale"]["used_mode"] == "fallback"
     assert doc["intensity_scale"]["model_exp_log_scale"] == pytest.approx(sim, rel=1e-5)
+    # the probe block's call: its probe before and after normalization saved as small arrays (the report draws
+    # them), and they are the arrays the block's statistics describe
+    for phase, block in (("pre_npy", "pre_normalization"), ("post_npy", "post_normalization")):
+        arr = np.load(out / doc["probe"]["artifacts"][phase], allow_pickle=False)
+        assert list(arr.shape[:2]) == doc["probe"]["shape"][:2] and np.iscomplexobj(arr)
+        assert np.abs(arr).mean() == pytest.approx(doc["probe"][block]["amplitude"]["mean"], rel=1e-5)
+    assert np.abs(np.load(out / doc["probe"]["artifacts"]["post_npy"])).mean() != pytest.approx(
+        np.abs(np.load(out / doc["probe"]["artifacts"]["pre_npy"])).mean(), rel=1e-3)   # normalization changed it
 
 
 def test_modern_grid_lines_never_triggers_lazy_work(tmp_path):

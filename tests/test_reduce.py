@@ -467,6 +467,20 @@ def test_png_rendering_or_note(tmp_path, monkeypatch):
         assert arts["phase_png"] == "phase.png"
 
 
+def test_pngs_carry_the_run_name_and_units(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+    texts, real_savefig = [], Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: texts.append(" | ".join(
+        t.get_text() for t in fig.findobj(lambda o: hasattr(o, "get_text")))) or real_savefig(fig, *a, **k))
+    grid_run(tmp_path).write()
+    doc, _ = reduce_dir(tmp_path)
+    name = "%s %s" % (doc["pipeline"], doc["scenario"])
+    assert len(texts) == 2
+    assert name in texts[0] and "inference amplitude" in texts[0] and "amplitude |O| (arb. units)" in texts[0]
+    assert name in texts[1] and "inference phase" in texts[1] and "phase (rad)" in texts[1]
+
+
 def test_png_null_when_matplotlib_missing(tmp_path, monkeypatch):
     import builtins
     real_import = builtins.__import__

@@ -87,6 +87,8 @@ METHOD_MAPPING = {
     "set_probe_guess": ("normalize_probe_guess", "normalize_probe_guess -> ptycho.probe.set_probe_guess -> set_probe"),
     "set_probe": ("normalize_probe_guess", "normalize_probe_guess -> ptycho.probe.set_probe"),
 }
+PROBE_ARRAY_CALLS = 8                 # set_probe calls whose probe arrays are saved: a loop writes no more files
+PROBE_ARRAY_MAX_ELEMENTS = 512 * 512  # "small artifacts": the probe is N x N (64 x 64 in both branches' configs)
 LABELS_NOTE = "whole-array statistics of the labels passed to fit (the spec says first batch)"
 GRID_GROUPED_NOTE = "grid 'lines' path: the simulator emits grouped, channel-format diffraction directly"
 GRID_NORMALIZED_NOTE = ("grid 'lines' path: normalize_data is not called; X is scaled by the simulation's "
@@ -108,6 +110,7 @@ class _State:
         self.probe_origin = {"type": "custom", "path": None, "checksum": None}
         self.saved = {}          # artifact name -> path of the last array saved under it
         self.array_calls = {}    # array file stem -> arrays saved under it so far
+        self.probe_saves = 0     # set_probe calls whose probe arrays were saved
 
 
 _UNSET = object()
@@ -192,8 +195,11 @@ def _sha256(path):
         return None
 
 
-def _save_array(name, value, source):
-    """Save a captured array as .npy in the output directory and announce it (``--no-arrays`` turns this off)."""
+def _save_array(name, value, source, tag=None, **fields):
+    """Save a captured array as .npy in the output directory and announce it (``--no-arrays`` turns this off).
+
+    ``tag`` tells apart arrays of one name saved per call (file ``<source>-<name>-<tag>.npy``); ``fields`` go
+    into the artifact event."""
     agent = _state.agent
     if agent is None or not agent.settings.save_arrays:
         return None
@@ -202,13 +208,13 @@ def _save_array(name, value, source):
         return None
     folder = outputs.subdir(agent.out_dir, "arrays")
     slug = source.replace("::", ".").replace("ptycho.", "")
-    stem = "%s-%s" % (slug, name)
+    stem = "%s-%s%s" % (slug, name, "" if tag is None else "-%s" % tag)
     # a repeated call (the next run of a multi-run study) gets its own file: an earlier run's stays as it was
     _state.array_calls[stem] = n = _state.array_calls.get(stem, 0) + 1
     path = os.path.join(folder, "%s.npy" % stem if n == 1 else "%s-%d.npy" % (stem, n))
     outputs.replace(path, lambda fh: np.save(fh, np.ascontiguousarray(arr), allow_pickle=False))
     _state.saved[name] = path
-    agent.emit("artifact", name=name + "_npy", path=os.path.relpath(path, agent.out_dir), source=source)
+    agent.emit("artifact", name=name + "_npy", path=os.path.relpath(path, agent.out_dir), source=source, **fields)
     return path
 
 
@@ -397,6 +403,11 @@ def before_set_probe(call):
               stats=call.recorder.summarize(probe, call), probe_scale=cfg.get("probe_scale"),
               probe_big=cfg.get("probe.big"), probe_mask=cfg.get("probe.mask"), mask_stats=mask_stats,
               computed_norm_factor=norm, source=dict(_state.probe_origin))
+    with _state.lock:
+        keep = _state.probe_saves < PROBE_ARRAY_CALLS
+        _state.probe_saves += keep
+    if keep:
+        call.scratch["save_probe"] = _save_probe(call, "pre", probe)
 
 
 def after_set_probe(call):
@@ -405,6 +416,16 @@ def after_set_probe(call):
               method=call.scratch.get("method"), method_mapping=call.scratch.get("mapping"),
               stats=call.recorder.summarize(cfg.get("probe"), call), probe_scale=cfg.get("probe_scale"),
               probe_big=cfg.get("probe.big"), probe_mask=cfg.get("probe.mask"), source=dict(_state.probe_origin))
+    if call.scratch.get("save_probe"):
+        _save_probe(call, "post", cfg.get("probe"))
+
+
+def _save_probe(call, phase, value):
+    """The probe before / after one set_probe call as a small .npy (a report draws it), tagged with the call."""
+    arr = _as_array(value)
+    if arr is None or arr.size > PROBE_ARRAY_MAX_ELEMENTS:
+        return None
+    return _save_array("probe_" + phase, arr, call.source, tag=call.call_id, call_id=call.call_id)
 
 
 def after_probe_loaded(call):
