@@ -310,8 +310,12 @@ def _raw_data(b, doc, gt_paths):
     return "the captured simulated object only: %s. Not captured: %s." % ("; ".join(sources), missing)
 
 
-def build(run_dir, work):
-    """Fill ``work`` with the bundle of ``run_dir``; returns the builder (members, deviations) and README text."""
+def build(run_dir, work, raw_data=None):
+    """Fill ``work`` with the bundle of ``run_dir``; returns the builder (members, deviations) and README text.
+
+    ``raw_data``: ``(path, what, readme_text)`` of a raw_data.npz made by the caller (the protocol command derives
+    one in RawData's format), used instead of what the run's document names.
+    """
     doc = _load_doc(run_dir)
     b = _Builder(run_dir, doc, work)
     out_doc = copy.deepcopy(doc)
@@ -367,7 +371,11 @@ def build(run_dir, work):
         _rewrite(out_doc, ("training", "checkpoint_artifact"),
                  CHECKPOINT_DIR if ckpt_src.is_dir() else "%s/%s" % (CHECKPOINT_DIR, ckpt_src.name), b.rewrites)
 
-    raw_text = _raw_data(b, doc, gt_paths)
+    if raw_data is not None:
+        b.add_file(RAW_DATA, raw_data[0], raw_data[1], "`%s`" % raw_data[0])
+        raw_text = raw_data[2]
+    else:
+        raw_text = _raw_data(b, doc, gt_paths)
 
     # configuration
     cfgblock = _dict(doc.get("configuration"))
@@ -598,7 +606,10 @@ def verify(root):
             altered.append((name, expected, actual))
     present = [p for p in _files_under(root) if p != CHECKSUMS]
     extra = [p for p in present if p not in entries]
-    unlisted = [m for m in REQUIRED_MEMBERS if m not in entries]
+    # the telemetry may carry another name (dose-experiments --parity-log): any listed top-level document counts
+    telemetry_listed = TELEMETRY in entries or any(
+        n.endswith(".json") and "/" not in n and n not in (CONFIG, "history.json") for n in entries)
+    unlisted = [m for m in REQUIRED_MEMBERS if m not in entries and not (m == TELEMETRY and telemetry_listed)]
     ok = not (missing or altered or extra or unlisted)
     return {"ok": ok, "missing": missing, "altered": altered, "extra": extra, "unlisted_required": unlisted,
             "checked": len(entries)}
