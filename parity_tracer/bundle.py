@@ -625,6 +625,26 @@ def _inside(child, parent):
         return False
 
 
+def work_dir_for(dest):
+    """A temporary sibling of ``dest`` to build in; renamed into place once complete, so DEST never holds half."""
+    outputs.makedirs(dest.parent)
+    work = dest.parent / (".%s.tmp-%d" % (dest.name, os.getpid()))
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir()
+    return work
+
+
+def seal(work):
+    """checksums.txt of every file in ``work``, modes restricted, then verified; returns the number listed."""
+    count = write_checksums(work)
+    outputs.restrict_tree(work)       # copies keep their source modes; a delivery is never world-writable
+    result = verify(work)
+    if not result["ok"]:
+        raise BundleError("self-check of the new bundle failed: %s" % result)
+    return count
+
+
 def make_bundle(run_dir, dest, force=False):
     run_dir = Path(run_dir)
     if run_dir.is_file():
@@ -647,18 +667,10 @@ def make_bundle(run_dir, dest, force=False):
                                   "delete it, even with --force" % (dest, CHECKSUMS))
         replace = True
     _load_doc(run_dir)     # unusable input fails before anything is written
-    outputs.makedirs(dest.parent)
-    work = dest.parent / (".%s.tmp-%d" % (dest.name, os.getpid()))
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir()
+    work = work_dir_for(dest)
     try:
         b = build(run_dir, work)
-        count = write_checksums(work)
-        outputs.restrict_tree(work)       # copies keep their source modes; a delivery is never world-writable
-        result = verify(work)
-        if not result["ok"]:
-            raise BundleError("self-check of the new bundle failed: %s" % result)
+        count = seal(work)
         if replace:
             old = dest.parent / (".%s.old-%d" % (dest.name, os.getpid()))
             os.rename(dest, old)

@@ -194,6 +194,7 @@ def test_failed_pipeline_leaves_a_folder_that_says_what_happened(tmp_path):
     (["--output-dir", "X", "--nphotons", "1e9,abc"], "numbers separated by commas"),
     (["--output-dir", "X", "--train-npz", "missing.npz"], "is not a file"),
     (["--output-dir", "full"], "not empty"),
+    (["--output-dir", "X", "--nphotons", "1e4,1e4"], "given twice"),
 ])
 def test_bad_usage_is_one_line_and_exit_2(tmp_path, args, message):
     (tmp_path / "full").mkdir()

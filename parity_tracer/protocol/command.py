@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import parity_tracer
-from parity_tracer import docread, jsonio, outputs
+from parity_tracer import docread, outputs
 from parity_tracer.profiles import ptychopinn_protocol as proto
 from parity_tracer.protocol import delivery, sweep
 
@@ -147,8 +147,9 @@ def _npz_info(path):
 # -- one point ---------------------------------------------------------------------------------------------------
 
 def nphotons_label(x):
-    mantissa, _, exponent = ("%.3g" % x).partition("e")
-    return "%se%d" % (mantissa, int(exponent)) if exponent else mantissa
+    """1e4 -> '1e4', 2.5e6 -> '2.5e6' (six significant digits, so distinct doses get distinct labels)."""
+    mantissa, _, exponent = ("%.5e" % x).partition("e")
+    return "%se%d" % (mantissa.rstrip("0").rstrip("."), int(exponent))
 
 
 def point_label(p):
@@ -411,6 +412,9 @@ def main(argv=None):
         sys.stderr.write("parity_tracer: dose-experiments: %s\n" % exc)
         return 2
     points = [dict(base, nphotons=x, loss_fn=l) for x, l in itertools.product(args.nphotons, args.loss_fn)]
+    if len({point_label(p) for p in points}) != len(points):
+        sys.stderr.write("parity_tracer: dose-experiments: a point is given twice in --nphotons / --loss-fn\n")
+        return 2
     ctx = {"branch": branch, "flow": flow, "checkout": checkout, "parity_log": args.parity_log,
            "keep_work": args.keep_work, "cwd": os.getcwd(), "pythonpath": os.environ.get("PYTHONPATH", ""),
            "command": " ".join(shlex.quote(a) for a in [os.path.basename(sys.executable), "-m", "parity_tracer",

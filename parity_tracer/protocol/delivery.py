@@ -36,11 +36,7 @@ def write(dest, run_dir, head, parity_log=bundle.TELEMETRY, raw_data=None, files
     folder, source path) pairs copied as they are (logs, the launch plan). Returns a summary dict."""
     dest = Path(os.path.abspath(dest))
     check_destination(dest)
-    outputs.makedirs(dest.parent)
-    work = dest.parent / (".%s.tmp-%d" % (dest.name, os.getpid()))
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir()
+    work = bundle.work_dir_for(dest)
     try:
         deviations, problem = [], None
         telemetry = None
@@ -63,11 +59,10 @@ def write(dest, run_dir, head, parity_log=bundle.TELEMETRY, raw_data=None, files
                 shutil.copyfile(src, target)
         readme = head.rstrip("\n") + "\n\n" + _demote(body) + "\n"
         (work / bundle.README).write_text(readme, encoding="utf-8")
-        count = bundle.write_checksums(work)
-        outputs.restrict_tree(work)
-        result = bundle.verify(work)
-        if not result["ok"]:
-            raise DeliveryError("self-check of the delivery failed: %s" % result)
+        try:
+            count = bundle.seal(work)
+        except bundle.BundleError as exc:
+            raise DeliveryError(str(exc))
         if dest.is_dir():
             dest.rmdir()                      # empty (checked above)
         os.rename(work, dest)
