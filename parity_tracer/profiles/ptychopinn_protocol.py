@@ -41,6 +41,7 @@ NPZ_NEIGHBORS = 7          # legacy load_generic_data groups with K=7; main is g
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 ENV_BY_FLOW = {"grid-lines": {"PTYCHO_MEMOIZE_KEY_MODE": "dataset"}}   # as main's grid-lines CLI sets it
 MAIN_NPZ_SCRIPT = "scripts/training/train.py"
+MAIN_DEFAULT_N = 64        # ModelConfig.N
 
 
 def detect_branch(checkout):
@@ -112,8 +113,12 @@ def plan(branch, flow, p):
                         ("call", "ptycho.model_manager:save", {"out_prefix": p["scratch"] + "/model_out/"}),
                         _grid_raw_data(p)]
     if branch == MAIN and flow == "npz":
-        argv = ["--train_data_file", p["train_npz"], "--test_data_file", p["test_npz"], "--N", str(p["N"]),
-                "--gridsize", str(p["gridsize"]), "--nepochs", str(p["nepochs"]), "--nphotons", repr(p["nphotons"]),
+        # main's CLI offers ModelConfig.N's Literal[64, 128, 256] as int choices but parses a string, so it rejects
+        # every --N: pass it only when the NPZ needs another size than the default 64 (then main's error shows)
+        argv = ["--train_data_file", p["train_npz"], "--test_data_file", p["test_npz"]]
+        if p["N"] != MAIN_DEFAULT_N:
+            argv += ["--N", str(p["N"])]
+        argv += ["--gridsize", str(p["gridsize"]), "--nepochs", str(p["nepochs"]), "--nphotons", repr(p["nphotons"]),
                 "--n_groups", str(p["n_points"]), "--neighbor_count", str(NPZ_NEIGHBORS),
                 "--output_dir", p["scratch"] + "/training_outputs"]
         for key, value in loss_weights(p["loss_fn"]).items():
