@@ -222,3 +222,20 @@ def test_delivery_root_and_parity_log_name(tmp_path):
     assert len(found) == 1
     assert (found[0] / "telemetry_gs2.json").is_file() and not (found[0] / "parity_telemetry.json").exists()
     assert sha256sum_c(found[0]) and verify(found[0], tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"format": "parity-tracer-sweep/1", "branch": "main", "points": [{"label": "x", "telemetry": '
+     '"../outside/parity_telemetry.json"}]}', "unsafe path"),
+    ('{"format": "parity-tracer-sweep/1", "branch": "main", "points": [{"label": "x", "telemetry": '
+     '"/etc/passwd"}]}', "unsafe path"),
+    ("not json", "is not JSON"),
+    ('{"format": "other"}', "is not a parity-tracer-sweep/1 index"),
+])
+def test_compare_refuses_a_hostile_sweep_index(tmp_path, content, message):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "sweep.json").write_text(content)
+    r = run_py(["-m", "parity_tracer", "compare", tmp_path / "a", tmp_path / "b"], cwd=tmp_path)
+    assert r.returncode == 2
+    assert message in r.stderr and "Traceback" not in r.stderr
