@@ -409,8 +409,12 @@ def _raw_data(b, doc, gt_paths):
     return "the captured simulated object only: %s. Not captured: %s." % ("; ".join(sources), missing)
 
 
-def build(run_dir, work, includes=()):
-    """Fill ``work`` with the bundle of ``run_dir``; returns the builder (members, deviations) and README text."""
+def build(run_dir, work, includes=(), raw_data=None):
+    """Fill ``work`` with the bundle of ``run_dir``; returns the builder (members, deviations) and README text.
+
+    ``raw_data``: ``(path, what, readme_text)`` of a raw_data.npz made by the caller (the protocol command derives
+    one in RawData's format), used instead of what the run's document names.
+    """
     doc = _load_doc(run_dir)
     b = _Builder(run_dir, doc, work, includes)
     out_doc = copy.deepcopy(doc)
@@ -470,7 +474,11 @@ def build(run_dir, work, includes=()):
         _rewrite(out_doc, ("training", "checkpoint_artifact"),
                  CHECKPOINT_DIR if ckpt_src.is_dir() else "%s/%s" % (CHECKPOINT_DIR, ckpt_src.name), b.rewrites)
 
-    raw_text = _raw_data(b, doc, gt_paths)
+    if raw_data is not None:
+        b.add_file(RAW_DATA, raw_data[0], raw_data[1], "`%s`" % raw_data[0])
+        raw_text = raw_data[2]
+    else:
+        raw_text = _raw_data(b, doc, gt_paths)
 
     # configuration
     cfgblock = _dict(doc.get("configuration"))
@@ -750,7 +758,10 @@ def verify(root):
     files, tree_links, special = _tree(root)
     links = sorted(set(links) | set(tree_links))
     extra = [p for p in files + special if p != CHECKSUMS and p not in entries]
-    unlisted = [m for m in REQUIRED_MEMBERS if m not in entries]
+    # the telemetry may carry another name (dose-experiments --parity-log): any listed top-level document counts
+    telemetry_listed = TELEMETRY in entries or any(
+        n.endswith(".json") and "/" not in n and n not in (CONFIG, "history.json", MARKER) for n in entries)
+    unlisted = [m for m in REQUIRED_MEMBERS if m not in entries and not (m == TELEMETRY and telemetry_listed)]
     ok = not (missing or altered or extra or unlisted or links or unsafe or conflicts)
     return {"ok": ok, "missing": missing, "altered": altered, "extra": extra, "unlisted_required": unlisted,
             "links": links, "unsafe_names": unsafe, "conflicts": sorted(set(conflicts)), "checked": len(entries)}
@@ -803,6 +814,24 @@ def _one_run(run_dir, run):
     return run_dir
 
 
+def work_dir_for(dest):
+    """A private temporary sibling of ``dest`` (mkdtemp, 0o700) to build in; renamed into place once complete, so
+    DEST never holds half a bundle."""
+    outputs.makedirs(dest.parent)
+    return Path(outputs.private_dir(dest.parent, ".%s.tmp-" % dest.name[:60]))
+
+
+def seal(work):
+    """checksums.txt of every file in ``work``, then verified; returns the number listed. Copies kept their
+    (never wider) source modes; the folder, ours, becomes readable like any output."""
+    count = write_checksums(work)
+    result = verify(work)
+    if not result["ok"]:
+        raise BundleError("self-check of the new bundle failed: %s" % result)
+    os.chmod(work, outputs.DIR_MODE)
+    return count
+
+
 def make_bundle(run_dir, dest, force=False, includes=(), run=None):
     run_dir = Path(run_dir)
     if run_dir.is_file():
@@ -832,15 +861,10 @@ def make_bundle(run_dir, dest, force=False, includes=(), run=None):
                                   % (dest, MARKER))
             replace = True
     _load_doc(run_dir)     # unusable input fails before anything is written
-    outputs.makedirs(dest.parent)
-    work = Path(outputs.private_dir(dest.parent, ".%s.tmp-" % dest.name[:60]))
+    work = work_dir_for(dest)
     try:
         b = build(run_dir, work, includes)
-        count = write_checksums(work)
-        result = verify(work)
-        if not result["ok"]:
-            raise BundleError("self-check of the new bundle failed: %s" % result)
-        os.chmod(work, outputs.DIR_MODE)          # ours (mkdtemp made it 0o700): readable like any output
+        count = seal(work)
         if replace:
             old = _aside(dest)
             try:

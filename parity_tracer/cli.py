@@ -1,4 +1,4 @@
-"""Command line: ``python -m parity_tracer {run,reduce,validate,compare,bundle,verify,report,demo} ...``.
+"""Command line: ``python -m parity_tracer {run,reduce,validate,compare,bundle,verify,report,demo,dose-experiments} ...``.
 
 Sub-commands import their module only when used, so ``run`` starts the target with as little of ours loaded as
 possible (and never TensorFlow).
@@ -25,6 +25,9 @@ commands:
   report A [B] [--sweep DIR]... -o report.html [--mode ...] [--png-dir DIR]
                           one self-contained HTML page: checklist, stages, reconstructions, probe, training
   demo [--out DIR]        trace two small synthetic pipelines and compare them
+  dose-experiments --output-dir DIR|--delivery-root REPO [--ptycho PATH] [--nphotons X[,Y..]] [--loss-fn nll[,mae]]
+      [--gridsize G] [--nepochs E] [--size S] [--nimgs-train N] [--nimgs-test N] [--flow ...] [--train-npz F]
+                          run a PtychoPINN branch traced (spec §4.2) and write the verified §4.3 delivery
 """
 
 _SUBCOMMANDS = {
@@ -35,6 +38,7 @@ _SUBCOMMANDS = {
     "verify": "parity_tracer.bundle:verify_main",
     "demo": "parity_tracer.demo.run",
     "report": "parity_tracer.report",
+    "dose-experiments": "parity_tracer.protocol.command",
 }
 
 _RUN_VALUE_OPTIONS = {"--out": "out_dir", "--pipeline": "pipeline", "--scenario": "scenario", "--targets": "targets",

@@ -1,7 +1,8 @@
 """Compare two telemetry documents (spec v1.0): the §5.3 parity checklist, the first divergence, side by side.
 
 ``python -m parity_tracer compare A.json B.json [--mode auto|same-npz|equivalent-params]
-[--format text|markdown|json] [-o FILE] [--plot FILE.png]``
+[--format text|markdown|json] [-o FILE] [--plot FILE.png]``; A and B may also be two ``dose-experiments`` sweep
+folders (``sweep.json``): their points are paired by nphotons and loss (``protocol/sweep.py``).
 
 A is the reference (usually the legacy ``dose_experiments`` run), B the run under test. Every verdict is
 symmetric: swapping A and B changes no result.
@@ -49,7 +50,6 @@ import argparse
 import math
 import os
 import sys
-from pathlib import Path
 
 from parity_tracer import docread, jsonio, outputs, stagemap
 
@@ -227,6 +227,22 @@ def compare_stage_stats(sa, sb, tol):
     return rows
 
 
+COORD_SIGN_NOTE = "coords_relative = local_offset_sign * (coords_nn - group centre): opposite sign"
+
+
+def coordinate_rows(ea, eb):
+    """The grouping's coordinate convention (stage metadata ``coordinates``): the sign that relates
+    ``coords_relative`` to the neighbours must agree; the module constant ``local_offset_sign`` is shown with it."""
+    ca, cb = _get(ea, "metadata", "coordinates"), _get(eb, "metadata", "coordinates")
+    sa, sb = _num(_get(ca, "relative_sign")), _num(_get(cb, "relative_sign"))
+    if sa is None or sb is None:
+        return []
+    la, lb = _get(ca, "local_offset_sign"), _get(cb, "local_offset_sign")
+    stat = "coords_relative sign (local_offset_sign %s vs %s)" % (_fmt(la), _fmt(lb))
+    same = (sa > 0) == (sb > 0)
+    return [_row(stat, sa, sb, None, same, None if same else COORD_SIGN_NOTE)]
+
+
 def probe_stat_rows(pa, pb, tol):
     amp_a, amp_b = _get(pa, "post_normalization", "amplitude"), _get(pb, "post_normalization", "amplitude")
     ph_a, ph_b = _get(pa, "post_normalization", "phase"), _get(pb, "post_normalization", "phase")
@@ -309,7 +325,7 @@ def evaluate_checkpoint(name, a, b, stages_a, stages_b):
                                                            _absent_reason(missing))
             return {"name": name, "kind": kind, "tolerance": tol, "status": status, "rows": [], "worst": None,
                     "failing": [], "detail": detail}
-        g = _group(compare_stage_stats(ea["stats"], eb["stats"], tol))
+        g = _group(compare_stage_stats(ea["stats"], eb["stats"], tol) + coordinate_rows(ea, eb))
     if g["ok"] is None:
         status, detail = "absent", "no statistics recorded in either run"
     else:
@@ -1130,6 +1146,9 @@ def main(argv=None):
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
+    from parity_tracer.protocol import sweep
+    if sweep.is_sweep(args.a) and sweep.is_sweep(args.b):      # two dose-experiments sweeps: pair their points
+        return sweep.compare_sweeps(args.a, args.b, args.mode, args.format, args.output)
     from parity_tracer import segment
     if segment.is_multi_run(args.a) or segment.is_multi_run(args.b):
         return _main_runs(args)

@@ -15,7 +15,6 @@ import json
 import math
 import operator
 import os
-import stat
 import sys
 from pathlib import Path
 

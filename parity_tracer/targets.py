@@ -5,7 +5,6 @@ Handlers are referenced as ``"package.module:function"`` strings so that a targe
 """
 
 import importlib
-import json
 import os
 import re
 from dataclasses import dataclass, field

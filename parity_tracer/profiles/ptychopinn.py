@@ -267,7 +267,7 @@ def after_mk_simdata(call):
         _save_raw_data(call, {"diffraction": X, "Y_I": _first(result, 1), "Y_phi": _first(result, 2),
                               "object": _first(result, 4), "probe": _cfg().get("probe"),
                               "coords_nominal": _first(coords, 0), "coords_true": _first(coords, 1),
-                              "intensity_scale": scale})
+                              "intensity_scale": scale, "norm_Y_I": _first(result, 5)})
         call.emit("dataset", type="simulated", path=None, checksum=None, source=call.source,
                   chain="ptycho.diffsim.mk_simdata: grid 'lines' simulation (disk-memoized)%s" % (
                       ", served from the memo cache" if cache_hit else ""))
@@ -317,8 +317,37 @@ def after_generate_grouped_data(call):
     meta = _meta(diff, call, K=call.arg("K", 1), nsamples=call.arg("nsamples", 2))
     meta["group_count"] = meta["count"]
     meta["group_limit"] = meta["nsamples"]
+    coords = _coordinates(call, dset) if isinstance(dset, dict) else None
+    if coords:
+        meta["coordinates"] = coords
     call.stage("pre_normalization_diffraction", diff, metadata=meta)
     call.stage("grouped_diffraction", diff, metadata=meta)
+
+
+def _coordinates(call, dset):
+    """Statistics of the grouping's coordinates and the sign that relates ``coords_relative`` to the neighbours.
+
+    ``coords_relative = local_offset_sign * (coords_nn - coords_offsets)`` (target-api §2.3); the sign is measured
+    from the arrays (least squares) and the module constant is read too, so a flipped convention shows by itself.
+    """
+    out = {}
+    for key in ("coords_relative", "coords_offsets", "coords_nn"):
+        if dset.get(key) is not None:
+            out[key] = call.recorder.summarize(dset.get(key), call)
+    rel, nn, off = (_as_array(dset.get(k)) for k in ("coords_relative", "coords_nn", "coords_offsets"))
+    if rel is not None and nn is not None and off is not None:
+        try:
+            spread = np.asarray(nn, dtype=np.float64) - np.asarray(off, dtype=np.float64)
+            denom = float((spread * spread).sum())
+            if denom > 0 and spread.shape == rel.shape:
+                out["relative_sign"] = float((np.asarray(rel, dtype=np.float64) * spread).sum()) / denom
+        except (ValueError, TypeError):
+            pass
+    module = _module("ptycho.raw_data")
+    sign = vars(module).get("local_offset_sign") if module is not None else None
+    if isinstance(sign, (int, float)) and not isinstance(sign, bool):
+        out["local_offset_sign"] = sign
+    return out
 
 
 def after_normalize_data(call):
@@ -388,6 +417,12 @@ def _probe_numbers(value, cfg):
     if scale is not None and mask.shape == amp.shape:
         norm = float(scale) * float((amp * mask).mean())
     return mask_stats, norm
+
+
+def note_probe_origin(kind, path=None):
+    """Called by a driver that sets the probe from a file itself (the protocol's legacy same-NPZ run)."""
+    path = os.path.abspath(os.fspath(path)) if path is not None else None
+    _state.probe_origin = {"type": kind, "path": path, "checksum": _sha256(path) if path else None}
 
 
 def before_set_probe(call):

@@ -17,6 +17,7 @@ def save(out_prefix):
     np.savez(buf, kernel=ae.kernel.numpy(), intensity_scale=intensity_scale,
              N=params.get('N'), gridsize=params.get('gridsize'))
     path = os.path.join(out_prefix, 'wts.h5.zip')
+    os.makedirs(os.path.dirname(path), exist_ok=True)     # as main's save_multiple_models does
     with zipfile.ZipFile(path, 'w') as zf:
         zf.writestr('autoencoder/weights.npz', buf.getvalue())
         zf.writestr('diffraction_to_obj/weights.npz', buf.getvalue())

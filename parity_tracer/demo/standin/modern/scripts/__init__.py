@@ -1,0 +1,1 @@
+"""Stand-in for main's ``scripts/`` package (only the NPZ training entry point)."""
