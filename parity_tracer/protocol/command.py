@@ -308,7 +308,9 @@ def run_point(ctx, p, dest):
     dest = Path(dest)
     outputs.makedirs(dest.parent)
     work = Path(tempfile.mkdtemp(prefix=".%s.work-" % dest.name, dir=str(dest.parent)))
-    run_dir, scratch = work / "run", work / "run" / "cwd"
+    # the trace folder must be new when the child claims it (an existing folder is never reused), so the
+    # pipeline's working directory sits beside it; the bundle takes the checkpoint from there by name (includes)
+    run_dir, scratch = work / "run", work / "cwd"
     payload = run_dir / "protocol"
     outputs.makedirs(scratch)
     p = dict(p, scratch=str(scratch))
@@ -356,7 +358,8 @@ def run_point(ctx, p, dest):
     head = _readme_head(dict(ctx, steps=steps, scratch=str(scratch), child_command=[str(c) for c in cmd],
                              child_pythonpath=env["PYTHONPATH"]), p, env_info, status, log_note, raw_text)
     files = [("logs/pipeline.log", str(log)), ("logs/launch_plan.json", str(plan_path))]
-    summary = delivery.write(dest, run_dir, head, parity_log=ctx["parity_log"], raw_data=raw, files=files)
+    summary = delivery.write(dest, run_dir, head, parity_log=ctx["parity_log"], raw_data=raw, files=files,
+                             includes=[scratch])
     doc = None
     if summary["telemetry"]:
         try:

@@ -31,9 +31,11 @@ def _demote(markdown):
     return "\n".join(("#" + line) if line.startswith("#") else line for line in markdown.splitlines())
 
 
-def write(dest, run_dir, head, parity_log=bundle.TELEMETRY, raw_data=None, files=()):
+def write(dest, run_dir, head, parity_log=bundle.TELEMETRY, raw_data=None, files=(), includes=()):
     """Build the delivery at ``dest``. ``head``: the README's first sections (markdown); ``files``: (name in the
-    folder, source path) pairs copied as they are (logs, the launch plan). Returns a summary dict."""
+    folder, source path) pairs copied as they are (logs, the launch plan); ``includes``: folders of ours outside
+    the trace folder whose artifacts the document may name (the pipeline's working directory). Returns a summary
+    dict."""
     dest = Path(os.path.abspath(dest))
     check_destination(dest)
     work = bundle.work_dir_for(dest)
@@ -41,7 +43,7 @@ def write(dest, run_dir, head, parity_log=bundle.TELEMETRY, raw_data=None, files
         deviations, problem = [], None
         telemetry = None
         try:
-            b = bundle.build(Path(run_dir), work, raw_data=raw_data)
+            b = bundle.build(Path(run_dir), work, includes, raw_data=raw_data)
             deviations = list(b.deviations)
             body = (work / bundle.README).read_text(encoding="utf-8")
             telemetry = work / bundle.TELEMETRY
