@@ -83,15 +83,18 @@ class Agent:
             return
         self._origin_seen = True
         try:
-            thread = threading.Thread(target=self._record_git, args=(path,), name="parity_tracer-git", daemon=True)
+            # imported here, not in the thread: a thread importing while the host's import is in progress can
+            # deadlock on the import locks (seen with TF 2.15)
+            from parity_tracer import gitinfo
+            thread = threading.Thread(target=self._record_git, args=(path, gitinfo), name="parity_tracer-git",
+                                      daemon=True)
             thread.start()
             self._git_thread = thread
         except Exception as exc:
             self.recorder.failed("capture", "git provenance", exc)
 
-    def _record_git(self, path):
+    def _record_git(self, path, gitinfo):
         try:
-            from parity_tracer import gitinfo
             self.emit("git", **gitinfo.describe(path))
         except Exception as exc:
             try:
