@@ -101,7 +101,7 @@ def sink_throughput(args):
 
 
 def reduce_time(args):
-    from parity_tracer import reduce as reducer
+    from parity_tracer.document import reduce as reducer
     out_dir = tempfile.mkdtemp(prefix="ptbench-reduce-")
     sink = Sink(out_dir, {"argv": [], "pipeline": "bench"})
     sink.open()

@@ -20,7 +20,7 @@ sys.path.insert(0, REPO)
 from parity_tracer import agent, capture, hooks, jsonio, runner, sink, stats  # noqa: E402
 
 _t0 = time.perf_counter()
-from parity_tracer import figures, reduce as reducer, validate  # noqa: E402  (normally imported at exit)
+from parity_tracer.document import figures, reduce as reducer, validate  # noqa: E402  (normally imported at exit)
 IMPORT_REDUCE = time.perf_counter() - _t0
 from parity_tracer.profiles import ptychopinn  # noqa: E402
 from parity_tracer.settings import Settings  # noqa: E402

@@ -190,10 +190,10 @@ def _bounded_reduce_at_exit(out_dir, settings, n_errors, run_id):
 def _reduce_at_exit(out_dir, settings, n_errors, run_id=None):
     try:
         faults.check("reduce")
-        from parity_tracer import segment
+        from parity_tracer.document import reduce
         out_path = os.path.join(out_dir, "parity_telemetry.json")
         # render=False: matplotlib and PNGs cost ~0.5 s of the program's exit; they are made on demand offline
-        line, warnings, _ = segment.reduce_path([os.path.join(out_dir, "streams")], out_path,
+        line, warnings, _ = reduce.reduce_path([os.path.join(out_dir, "streams")], out_path,
                                                 pipeline=settings.pipeline, scenario=settings.scenario,
                                                 run_id=run_id, render=False)
         # inside the host: its stderr gets this one line, not one per stream problem (they are in tracer.notes)

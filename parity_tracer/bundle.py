@@ -41,7 +41,8 @@ import stat
 import sys
 from pathlib import Path
 
-from parity_tracer import docread, figures, inputs, jsonio, outputs
+from parity_tracer import inputs, jsonio, outputs
+from parity_tracer.document import fields, figures, load as docread
 from parity_tracer.stagemap import REQUIRED_STAGES
 
 TELEMETRY = "parity_telemetry.json"
@@ -66,7 +67,7 @@ class BundleError(Exception):
 
 # -- small helpers ---------------------------------------------------------------------------------------------
 
-_get, _dict, _list = docread.get, docread.as_dict, docread.as_list
+_get, _dict, _list = fields.get, fields.mapping, fields.sequence
 
 
 def sha256_file(path, follow=True):
@@ -502,7 +503,7 @@ def build(run_dir, work, includes=(), raw_data=None):
     b.add_bytes(TELEMETRY, jsonio.dumps_pretty(out_doc), "the spec v1.0 telemetry document%s" % (
         " (artifact paths rewritten to the bundled files)" if b.rewrites else ""), "`%s`" % TELEMETRY)
     try:
-        from parity_tracer.validate import validate_document
+        from parity_tracer.document.validate import validate_document
         errors = validate_document(out_doc)
     except Exception as exc:   # the validator is a check, never a reason to fail the bundle
         errors = ["validator unavailable: %s" % type(exc).__name__]
@@ -800,7 +801,7 @@ def _aside(dest):
 
 def _one_run(run_dir, run):
     """The folder of the document to bundle: RUN_DIR itself, or (``--run``) one run of a multi-run folder."""
-    from parity_tracer import segment
+    from parity_tracer.document import segment
     try:
         if run is not None:
             if not segment.is_multi_run(run_dir):

@@ -31,8 +31,8 @@ commands:
 """
 
 _SUBCOMMANDS = {
-    "reduce": "parity_tracer.reduce",
-    "validate": "parity_tracer.validate",
+    "reduce": "parity_tracer.document.reduce",
+    "validate": "parity_tracer.document.validate",
     "compare": "parity_tracer.compare",
     "bundle": "parity_tracer.bundle",
     "verify": "parity_tracer.bundle:verify_main",
@@ -63,13 +63,27 @@ def main(argv=None):
     module_name, _, func = ref.partition(":")
     try:
         module = importlib.import_module(module_name)
-        status = getattr(module, func or "main")(rest)
+        status = getattr(module, func or "main")(rest) if func or not hasattr(module, "command") else \
+            _by_convention(command, module, rest)
         flushed = flush_stdout(command)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:
         return fail(command, exc)
     return status if flushed else 2
+
+
+def _by_convention(command, module, rest):
+    """A command module with ``add_arguments(parser)`` / ``command(args)``: argparse's usage errors exit 2."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m parity_tracer " + command,
+                                     description=getattr(module, "DESCRIPTION", None))
+    module.add_arguments(parser)
+    try:
+        args = parser.parse_args(rest)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    return module.command(args)
 
 
 class UsageError(Exception):

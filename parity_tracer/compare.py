@@ -51,7 +51,8 @@ import math
 import os
 import sys
 
-from parity_tracer import docread, jsonio, outputs, stagemap
+from parity_tracer import jsonio, outputs, stagemap
+from parity_tracer.document import fields, load as docread
 
 REPORT_FORMAT = "parity-tracer-compare/1"
 SUPPORTED_MAJOR = "1"
@@ -97,7 +98,7 @@ class InputError(Exception):
 
 # -- small accessors: documents may come from other writers, nothing about their shape is trusted --------------
 
-_get, _dict, _list = docread.get, docread.as_dict, docread.as_list
+_get, _dict, _list = fields.get, fields.mapping, fields.sequence
 
 
 def _num(v):
@@ -1149,7 +1150,7 @@ def main(argv=None):
     from parity_tracer.protocol import sweep
     if sweep.is_sweep(args.a) and sweep.is_sweep(args.b):      # two dose-experiments sweeps: pair their points
         return sweep.compare_sweeps(args.a, args.b, args.mode, args.format, args.output)
-    from parity_tracer import segment
+    from parity_tracer.document import segment
     if segment.is_multi_run(args.a) or segment.is_multi_run(args.b):
         return _main_runs(args)
     try:

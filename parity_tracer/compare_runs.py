@@ -9,7 +9,8 @@ REQUIRED items and every run found a partner, 1 otherwise, 2 for unusable input.
 
 from pathlib import Path
 
-from parity_tracer import compare, docread, segment, stagemap
+from parity_tracer import compare, stagemap
+from parity_tracer.document import fields, segment
 
 FORMAT = "parity-tracer-compare-runs/1"
 
@@ -29,14 +30,14 @@ def _side(path, other_keys):
 def _keys(side):
     """The run-defining keys that tell this side's runs apart (recorded in each run's ``tracer.run_segment``)."""
     for _, _, _, doc in side:
-        keys = docread.get(doc, "tracer", "run_segment", "distinguished_by")
+        keys = fields.get(doc, "tracer", "run_segment", "distinguished_by")
         if isinstance(keys, list) and all(isinstance(k, str) for k in keys):
             return keys
     return []
 
 
 def _label_of(doc, keys):
-    config = docread.as_dict(doc.get("configuration"))
+    config = fields.mapping(doc.get("configuration"))
     parts = [fmt.format(segment.fmt_value(config[k])) for k, fmt in stagemap.RUN_LABEL_PARTS
              if k in keys and config.get(k) is not None]
     return "-".join(parts) or "run"

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import SCRIPTS, clean_env, run_py
-from parity_tracer import figures
+from parity_tracer.document import figures
 
 PKG = "parity_tracer.demo.standin.legacy.ptycho"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from parity_tracer.validate import validate_document
+from parity_tracer.document.validate import validate_document
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 sys.path.insert(0, str(GOLDEN))

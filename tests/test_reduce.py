@@ -10,8 +10,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from parity_tracer import jsonio, reduce, stagemap
-from parity_tracer.validate import validate_document
+from parity_tracer import cli, jsonio, stagemap
+from parity_tracer.document import build, comparison, reduce
+from parity_tracer.document.validate import validate_document
 
 try:
     import jsonschema
@@ -249,7 +250,7 @@ def reduce_dir(out_dir, check=True, **kw):
 def assert_valid(doc):
     assert validate_document(doc) == []
     if jsonschema is not None:
-        from parity_tracer.validate import load_schema
+        from parity_tracer.document.validate import load_schema
         jsonschema.Draft202012Validator(load_schema()).validate(doc)
 
 
@@ -685,7 +686,7 @@ def test_corrupt_middle_line_reported_with_file_and_line(tmp_path, capsys):
     lines.insert(3, "{this is not json")
     lines.insert(5, "[1, 2, 3]")
     s.path.write_text("\n".join(lines) + "\n")
-    rc = reduce.main([str(tmp_path), "-o", str(tmp_path / "parity_telemetry.json")])
+    rc = cli.main(["reduce", str(tmp_path), "-o", str(tmp_path / "parity_telemetry.json")])
     assert rc == 0
     err = capsys.readouterr().err.splitlines()
     assert any(l.startswith("%s:4: " % s.path) for l in err)
@@ -699,14 +700,14 @@ def test_corrupt_middle_line_reported_with_file_and_line(tmp_path, capsys):
 
 def test_empty_or_missing_input_exits_2(tmp_path, capsys):
     out = str(tmp_path / "t.json")
-    assert reduce.main([str(tmp_path / "nope"), "-o", out]) == 2
+    assert cli.main(["reduce", str(tmp_path / "nope"), "-o", out]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such file" in err
     (tmp_path / "streams").mkdir()
-    assert reduce.main([str(tmp_path), "-o", out]) == 2
+    assert cli.main(["reduce", str(tmp_path), "-o", out]) == 2
     assert "no event streams" in capsys.readouterr().err
     (tmp_path / "streams" / "events-a.jsonl").write_text("")
-    assert reduce.main([str(tmp_path), "-o", out]) == 2
+    assert cli.main(["reduce", str(tmp_path), "-o", out]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no events" in err
     assert not os.path.exists(out)
@@ -834,11 +835,11 @@ def test_reduce_streams_without_out_dir_writes_nothing(tmp_path):
 
 def test_invalid_document_is_reported_and_never_written(tmp_path, monkeypatch):
     rawdata_run(tmp_path).write()
-    monkeypatch.setattr(reduce, "SCHEMA_VERSION", "0.9")
+    monkeypatch.setattr(build, "SCHEMA_VERSION", "0.9")
     line = reduce.reduce_to_file([tmp_path / "streams"], tmp_path / "parity_telemetry.json")
     assert "NOT written" in line and "INVALID: 1 error" in line and "/schema_version" in line
     assert not (tmp_path / "parity_telemetry.json").exists()
-    rc = reduce.main([str(tmp_path), "-o", str(tmp_path / "parity_telemetry.json")])
+    rc = cli.main(["reduce", str(tmp_path), "-o", str(tmp_path / "parity_telemetry.json")])
     assert rc == 1 and not (tmp_path / "parity_telemetry.json").exists()
 
 
@@ -965,4 +966,4 @@ def test_bias_median_is_exactly_numpys():
     rng = np.random.default_rng(7)
     for n in list(range(1, 40)) + [4899, 4900]:
         d = rng.standard_normal(n) * rng.uniform(0.1, 1e3) + rng.uniform(-5, 5)
-        assert reduce._median(d) == float(np.median(d)), n
+        assert comparison._median(d) == float(np.median(d)), n

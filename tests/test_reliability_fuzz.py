@@ -17,8 +17,8 @@ from conftest import SCRIPTS, STANDIN, clean_env, run_py
 from _reliability import project, strict_loads
 
 from parity_tracer import jsonio, stats
-from parity_tracer import reduce as reducer
-from parity_tracer.validate import validate_document
+from parity_tracer.document import reduce as reducer
+from parity_tracer.document.validate import validate_document
 
 # modest and reproducible in CI; PARITY_TRACER_FUZZ_EXAMPLES=5000 for a long exploratory run
 FUZZ = settings(max_examples=int(os.environ.get("PARITY_TRACER_FUZZ_EXAMPLES", 60)), deadline=None,

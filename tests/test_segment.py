@@ -13,8 +13,8 @@ import shutil
 import pytest
 
 from conftest import SCRIPTS, clean_env, run_py, strip_tracer_lines
-from parity_tracer import segment
-from parity_tracer.validate import validate_document
+from parity_tracer.document import segment
+from parity_tracer.document.validate import validate_document
 
 STANDIN_PKG = "parity_tracer.demo.standin.modern.ptycho"
 LABELS = ["nphotons1e9-nll", "nphotons1e9-mae", "nphotons1e4-nll", "nphotons1e4-mae"]

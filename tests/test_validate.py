@@ -8,8 +8,9 @@ import pathlib
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from parity_tracer import jsonio, reduce, validate
-from parity_tracer.validate import load_schema, validate_document
+from parity_tracer import cli, jsonio
+from parity_tracer.document import reduce, validate
+from parity_tracer.document.validate import load_schema, validate_document
 
 try:
     import jsonschema
@@ -210,9 +211,6 @@ SMALL = [
       "additionalProperties": {"type": "integer"}}, [{"a": "x"}, {"a": "x", "b": 2}, {"a": "x", "b": "y"}, {}]),
     ({"type": "array", "prefixItems": [{"type": "string"}], "items": {"type": "integer"}, "minItems": 1,
       "maxItems": 3}, [["a"], ["a", 1, 2], ["a", "b"], [], ["a", 1, 2, 3], [1]]),
-    ({"anyOf": [{"type": "string"}, {"type": "integer", "minimum": 3}]}, ["x", 3, 2, None]),
-    ({"oneOf": [{"type": "integer"}, {"type": "number", "minimum": 0}]}, [-1, 1, 0.5, -0.5]),
-    ({"allOf": [{"type": "number"}, {"maximum": 5}]}, [5, 6, "x"]),
     ({"$defs": {"p": {"type": "string", "pattern": "^a+$"}}, "$ref": "#/$defs/p"}, ["aaa", "ab", 1]),
     ({"type": "string", "minLength": 2}, ["ab", "a", ""]),
 ]
@@ -263,7 +261,7 @@ def test_random_mutations_agree_with_jsonschema(documents, data):
 def test_cli_valid(documents, tmp_path, capsys):
     path = tmp_path / "t.json"
     jsonio.dump_pretty(documents["grid"], path)
-    assert validate.main([str(path)]) == 0
+    assert cli.main(["validate", str(path)]) == 0
     assert capsys.readouterr().out == "%s: valid\n" % path
 
 
@@ -272,12 +270,12 @@ def test_cli_invalid_lists_each_error(documents, tmp_path, capsys):
     doc["probe"]["shape"] = None          # allowed: a run without probe events
     path = tmp_path / "doc.json"
     jsonio.dump_pretty(doc, path)
-    assert validate.main([str(path)]) == 0
+    assert cli.main(["validate", str(path)]) == 0
     capsys.readouterr()
     doc["probe"]["shape"] = "8x8"
     doc["probe"]["dtype"] = 5
     path.write_text(json.dumps(doc))
-    assert validate.main([str(path)]) == 1
+    assert cli.main(["validate", str(path)]) == 1
     assert capsys.readouterr().out.splitlines() == [
         "%s: /probe/shape: expected array or null, got string" % path,
         "%s: /probe/dtype: expected string or null, got integer" % path]
@@ -289,27 +287,27 @@ def test_cli_missing_required_reported_per_key(documents, tmp_path, capsys):
     del doc["comparison"]
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(doc))
-    assert validate.main([str(path)]) == 1
+    assert cli.main(["validate", str(path)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert "%s: /comparison: required property is missing" % path in out
     assert "%s: /training/final_loss: required property is missing" % path in out
 
 
 def test_cli_unreadable_or_not_json_exits_2(tmp_path, capsys):
-    assert validate.main([str(tmp_path / "missing.json")]) == 2
+    assert cli.main(["validate", str(tmp_path / "missing.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    assert validate.main([str(bad)]) == 2
+    assert cli.main(["validate", str(bad)]) == 2
     assert capsys.readouterr().err.startswith("parity_tracer: validate: %s: not JSON" % bad)
     nan = tmp_path / "nan.json"
     nan.write_text('{"schema_version": NaN}')
-    assert validate.main([str(nan)]) == 2
-    assert validate.main([]) == 2
+    assert cli.main(["validate", str(nan)]) == 2
+    assert cli.main(["validate"]) == 2
 
 
 def test_cli_root_not_an_object(tmp_path, capsys):
     path = tmp_path / "list.json"
     path.write_text("[]")
-    assert validate.main([str(path)]) == 1
+    assert cli.main(["validate", str(path)]) == 1
     assert capsys.readouterr().out == "%s: /: expected object, got array\n" % path

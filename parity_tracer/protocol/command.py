@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 import parity_tracer
-from parity_tracer import docread, outputs
+from parity_tracer import outputs
+from parity_tracer.document import fields, load as docread
 from parity_tracer.profiles import ptychopinn_protocol as proto
 from parity_tracer.protocol import delivery, sweep
 
@@ -252,7 +253,7 @@ def _failure_line(log_path):
 
 def _headline(doc):
     num = lambda v: v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-    g = docread.get
+    g = fields.get
     return {"amplitude_mae": num(g(doc, "comparison", "amplitude", "mae")),
             "pearson_r": num(g(doc, "comparison", "amplitude", "pearson_r")),
             "least_squares_scalar": num(g(doc, "comparison", "amplitude", "scaling_analysis",

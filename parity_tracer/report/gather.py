@@ -7,10 +7,11 @@ their training histories and the sweeps' dose-response points.
 
 import math
 
-from parity_tracer import compare, docread, reduce
+from parity_tracer import compare
+from parity_tracer.document import arrays, fields, load as docread
 from parity_tracer.report import inputs
 
-_get, _dict, _num = docread.get, docread.as_dict, compare._num
+_get, _dict, _num = fields.get, fields.mapping, compare._num
 LABELS = ("a", "b")
 
 
@@ -52,8 +53,8 @@ def run_arrays(source):
     t_amp = source.array(names["truth_amplitude"],
                          _get(doc, "comparison", "ground_truth_artifacts", "amplitude_npy"))
     t_phase = source.array(names["truth_phase"], _get(doc, "comparison", "ground_truth_artifacts", "phase_npy"))
-    amp, phase = reduce.split_complex(_image(amp), _image(phase))
-    t_amp, t_phase = reduce.split_complex(_image(t_amp), _image(t_phase))
+    amp, phase = arrays.split_complex(_image(amp), _image(phase))
+    t_amp, t_phase = arrays.split_complex(_image(t_amp), _image(t_phase))
     out = {"amplitude": amp, "phase": phase, "truth_amplitude": t_amp, "truth_phase": t_phase}
     for phase_name in ("pre", "post"):
         probe = _image(source.array(_get(doc, "probe", "artifacts", phase_name + "_npy")))
@@ -168,7 +169,7 @@ def gather(sources, sweeps=(), mode="auto"):
 def _cropped(x, y):
     """x and y cut to their common centred square (the window reduce compares prediction and truth in)."""
     size = min(x.shape + y.shape)
-    (xs, xe), (ys, ye) = reduce._crop_box(x.shape, size), reduce._crop_box(y.shape, size)
+    (xs, xe), (ys, ye) = arrays.crop_box(x.shape, size), arrays.crop_box(y.shape, size)
     return x[xs[0]:xe[0], xs[1]:xe[1]], y[ys[0]:ye[0], ys[1]:ye[1]]
 
 

@@ -18,7 +18,8 @@ import os
 import stat
 from pathlib import Path
 
-from parity_tracer import docread, jsonio
+from parity_tracer import jsonio
+from parity_tracer.document import load as docread
 
 TELEMETRY = docread.TELEMETRY
 SWEEP = "sweep.json"

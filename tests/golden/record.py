@@ -30,7 +30,7 @@ MADE_BY_REDUCE = ("parity_telemetry.json", "history.json", "amplitude.png", "pha
 def reduce_golden(folder):
     """Reduce a golden folder in place, as the test does: matplotlib hidden (PNGs depend on the machine)."""
     sys.path.insert(0, str(REPO))
-    from parity_tracer import reduce as reducer
+    from parity_tracer.document import reduce as reducer
     saved = sys.modules.get("matplotlib", False)
     sys.modules["matplotlib"] = None
     try:

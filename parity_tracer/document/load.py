@@ -1,6 +1,7 @@
-"""Reading telemetry documents that may come from other writers: nothing about their shape is trusted.
+"""Loading a telemetry document that may come from another writer (compare, bundle, report, the protocol).
 
-Shared by ``compare`` and ``bundle``; a malformed field reads as None / {} / [] instead of raising.
+Only the top level is checked here (a JSON object with a ``schema_version``); its fields are read with the
+tolerant reader ``parity_tracer.document.fields``.
 """
 
 import json
@@ -13,22 +14,6 @@ TELEMETRY = "parity_telemetry.json"
 
 class DocumentError(Exception):
     """The file is unreadable, not JSON, or not a telemetry document."""
-
-
-def get(d, *path):
-    for key in path:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(key)
-    return d
-
-
-def as_dict(v):
-    return v if isinstance(v, dict) else {}
-
-
-def as_list(v):
-    return v if isinstance(v, list) else []
 
 
 def load_document(path):

@@ -31,7 +31,7 @@ import stat
 from pathlib import Path
 
 from parity_tracer import inputs, jsonio, stagemap
-from parity_tracer import reduce as reducer
+from parity_tracer.document import fields
 
 RUNS_INDEX = "runs.json"
 RUNS_DIR = "runs"
@@ -54,11 +54,11 @@ def config_values(cfg):
     out = {}
     for field in stagemap.CONFIG_FIELDS:
         if field.key in stagemap.RUN_DEFINING_CONFIG:
-            value = reducer._COERCE[field.kind](reducer._pick(cfg, *field.cfg_keys))
+            value = fields.BY_KIND[field.kind](fields.first(cfg, *field.cfg_keys))
             if value is not None:
                 out[field.key] = value
     key, when_positive, otherwise = stagemap.LOSS_FN_RULE
-    weight = reducer._num(cfg.get(key))
+    weight = fields.number(cfg.get(key))
     if weight is not None and "loss_fn" in stagemap.RUN_DEFINING_CONFIG:
         out["loss_fn"] = when_positive if weight > 0 else otherwise
     return out
@@ -353,7 +353,7 @@ def _label(runs):
         r.distinguished_by = differing
 
 
-def _evidence(run, runs, segments):
+def evidence(run, runs, segments):
     own = sorted((s for s in run.segments if s.role != "shared"), key=segments.index)
     first, last = own[0], own[-1]
     after = segments.index(last) + 1
@@ -378,62 +378,6 @@ def run_events(run, shared):
         events.extend(s.events)
     events.sort(key=lambda e: e["_i"])
     return events
-
-
-# -- writing ------------------------------------------------------------------------------------------------------
-
-def reduce_path(paths, out_path, *, pipeline=None, scenario=None, single=False, run_id=None, merge_runs=False,
-                render=True):
-    """Reduce ``paths`` next to ``out_path``: one document there, or (several runs) one per run under
-    ``runs/`` plus ``runs.json``. Returns ``(summary line, stream warnings, all documents valid)``."""
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    out_path = Path(out_path)
-    reducer.check_output(out_path)
-    folder = out_path.parent if str(out_path.parent) else Path(".")
-    with reducer._gc_paused():
-        files, events, streams, warnings, run_ids = reducer.read(list(paths), run_id=run_id, merge_runs=merge_runs)
-        common = dict(pipeline=pipeline, scenario=scenario, runs=run_ids, run_id=run_id, merge_runs=merge_runs,
-                      render=render)
-        shared, segments = split(events)
-        runs = assemble(segments)
-        too_many = runs is not None and len(runs) > MAX_RUNS    # a hostile stream must not make 100k folders
-        if runs is None or single or too_many:
-            doc, report = reducer.build(files, events, streams, warnings, out_dir=folder, document=out_path.name,
-                                        **common)
-            line = reducer.summary_line(report, out_path)
-            if runs is not None:
-                merged = ("--single: events of %d runs (%s) merged into one document" %
-                          (len(runs), ", ".join(r.label for r in runs))) if not too_many else \
-                    "events of %d runs merged into one document (more than %d runs)" % (len(runs), MAX_RUNS)
-                doc["tracer"]["notes"].append(merged)
-                line += " WARNING: " + merged
-            if not report["validation_errors"]:
-                reducer.write_document(doc, out_path)     # only a document that validates is ever written
-            return line, warnings, not report["validation_errors"]
-        index, parts, ok = [], [], True
-        for run in runs:
-            evidence = _evidence(run, runs, segments)
-            out_dir = folder / RUNS_DIR / run.dir_name
-            doc, report = reducer.build(files, run_events(run, shared), streams, warnings, out_dir=out_dir,
-                                        root=folder, run_segment=evidence, document=TELEMETRY, **common)
-            valid = not report["validation_errors"]
-            if valid:
-                reducer.write_document(doc, out_dir / TELEMETRY)
-            ok = ok and valid
-            parts.append("%s %d/%d %s" % (run.dir_name, report["required_found"], report["required_total"],
-                                          "valid" if valid else "INVALID"))
-            index.append(dict(evidence, document="%s/%s/%s" % (RUNS_DIR, run.dir_name, TELEMETRY),
-                              required_stages_found=report["required_found"], missing_stages=report["missing_stages"],
-                              valid=valid))
-        jsonio.dump_pretty({"format": INDEX_FORMAT, "runs": index, "unattached": unattached(segments),
-                            "rules": "parity_tracer/segment.py: boundaries, anchors, attachments"}, folder / RUNS_INDEX)
-    line = "parity_tracer: %d runs: %s -> %s (index %s)" % (len(runs), ", ".join(parts), folder / RUNS_DIR,
-                                                            folder / RUNS_INDEX)
-    spare = unattached(segments)
-    if spare:
-        line += " [%d segment%s in no run: see runs.json]" % (len(spare), "" if len(spare) == 1 else "s")
-    return line, warnings, ok
 
 
 # -- reading a multi-run folder (compare, bundle): the folder is hostile ------------------------------------------
