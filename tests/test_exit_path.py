@@ -54,3 +54,14 @@ def test_bundle_renders_the_images_from_the_saved_arrays(traced, tmp_path):
     else:
         assert not (dest / "amplitude.png").exists() and doc["inference"]["artifacts"]["amplitude_png"] is None
         assert "`amplitude.png` not rendered: matplotlib is not installed." in readme
+
+
+@pytest.mark.slow
+def test_a_program_that_imports_no_ptycho_module_says_so(tmp_path):
+    """Tracing the wrong program (or one that fails before importing ptycho) must not read as a valid 0/6 run."""
+    (tmp_path / "plain.py").write_text("import random\nrandom.seed(1)\nprint('hello')\n")
+    r = run_py(["-m", "parity_tracer", "run", "--out", tmp_path / "out", "plain.py"], cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout == "hello\n", r.stderr
+    line = r.stderr.strip().splitlines()[-1]
+    assert line.startswith("parity_tracer: no ptycho module was imported, telemetry -> "), line
+    assert "required stages" not in line

@@ -967,3 +967,51 @@ def test_bias_median_is_exactly_numpys():
     for n in list(range(1, 40)) + [4899, 4900]:
         d = rng.standard_normal(n) * rng.uniform(0.1, 1e3) + rng.uniform(-5, 5)
         assert comparison._median(d) == float(np.median(d)), n
+
+
+def _nothing_imported_stream(tmp_path, origin=False):
+    s = Stream(tmp_path)
+    s.header()
+    s.emit("patch", target="random::seed", module="random", status="patched", detail=None)
+    if origin:
+        s.emit("origin", path=str(tmp_path / "ptycho" / "__init__.py"), module="ptycho")
+    s.emit("footer", events=s.seq + 1, errors={}, dropped=0,
+           patches={"ptycho.diffsim::mk_simdata": "not_imported", "ptycho.train_pinn::train": "not_imported",
+                    "random::seed": "patched"})
+    s.write(footer=False)
+
+
+def test_summary_says_when_no_ptycho_module_was_imported(tmp_path):
+    _nothing_imported_stream(tmp_path)
+    line = reduce.reduce_to_file([tmp_path / "streams"], tmp_path / "parity_telemetry.json")
+    assert line == "parity_tracer: no ptycho module was imported, telemetry -> %s (valid)" % (
+        tmp_path / "parity_telemetry.json")
+    assert_valid(jsonio.loads((tmp_path / "parity_telemetry.json").read_bytes()))
+
+
+def test_summary_counts_stages_once_the_root_was_imported(tmp_path):
+    _nothing_imported_stream(tmp_path, origin=True)
+    line = reduce.reduce_to_file([tmp_path / "streams"], tmp_path / "parity_telemetry.json")
+    assert line.startswith("parity_tracer: 0/6 required stages, telemetry -> "), line
+
+
+def test_build_document_is_pure(tmp_path, monkeypatch):
+    """The build writes nothing: the history and images it wants are handed to the writer in the report."""
+    from parity_tracer import outputs
+    from parity_tracer.document import streams
+    from parity_tracer.document.build import Provenance, build_document
+    s = rawdata_run(tmp_path)
+    s.write()
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+
+    def refuse(*a, **k):
+        raise AssertionError("build_document wrote a file")
+    for name in ("replace", "makedirs", "create"):
+        if hasattr(outputs, name):
+            monkeypatch.setattr(outputs, name, refuse)
+    monkeypatch.setattr(jsonio, "dump_pretty", refuse)
+    found = streams.read([tmp_path / "streams"])
+    doc, report = build_document(found, Provenance(out_dir=tmp_path / "elsewhere"))
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert report["validation_errors"] == [] and report["history"] is not None
+    assert doc["training"]["history_artifact"] is None     # named only once written

@@ -311,3 +311,23 @@ def test_cli_root_not_an_object(tmp_path, capsys):
     path.write_text("[]")
     assert cli.main(["validate", str(path)]) == 1
     assert capsys.readouterr().out == "%s: /: expected object, got array\n" % path
+
+
+def test_the_validator_implements_every_keyword_the_schema_uses():
+    used = set()
+
+    def walk(node, schema_position=True):
+        if isinstance(node, dict):
+            if schema_position:
+                used.update(node)
+            for key, value in node.items():
+                if key in ("properties", "$defs"):
+                    for sub in value.values():
+                        walk(sub)
+                elif key not in ("enum", "const"):
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+    walk(load_schema())
+    assert used <= validate.KEYWORDS, used - validate.KEYWORDS

@@ -115,11 +115,11 @@ def build_document(found, provenance):
     # Round trip through the strict encoder: what we validate and return is exactly what gets written.
     doc = jsonio.loads(jsonio.dumps(doc))
     errors = _repair(doc)
+    root = tracer.profile_root(header_value(run, "profile"))
     report = {"warnings": found.warnings, "files": [str(f) for f in found.files], "events": len(found.events),
               "required_found": len(stagemap.REQUIRED_STAGES) - len(missing),
               "required_total": len(stagemap.REQUIRED_STAGES), "missing_stages": missing,
-              "validation_errors": errors, "imported": tracer.anything_imported(run),
-              "root": tracer.profile_root(header_value(run, "profile")),
+              "validation_errors": errors, "imported": tracer.anything_imported(run, root), "root": root,
               "history": history, "images": images}
     return doc, report
 

@@ -25,20 +25,28 @@ def _grouping_metadata(run):
     return {}
 
 
+def cfg_value(cfg, field, grouping=None):
+    """One ``stagemap.CONFIG_FIELDS`` value of a params.cfg snapshot (else of the grouping metadata), or None."""
+    coerce = fields.BY_KIND[field.kind]
+    value = coerce(fields.first(cfg, *field.cfg_keys))
+    if value is None and field.metadata_keys and grouping:
+        value = coerce(fields.first(grouping, *field.metadata_keys))
+    return value
+
+
+def loss_fn(cfg):
+    """The loss function a params.cfg snapshot selects (``stagemap.LOSS_FN_RULE``), or None."""
+    key, when_positive, otherwise = stagemap.LOSS_FN_RULE
+    weight = fields.number(cfg.get(key))
+    return None if weight is None else (when_positive if weight > 0 else otherwise)
+
+
 def configuration(run, snap):
     cfg = snap.get("cfg") if snap is not None and isinstance(snap.get("cfg"), dict) else None
     c = cfg or {}
     grouping = _grouping_metadata(run)
-    out = {}
-    for field in stagemap.CONFIG_FIELDS:
-        coerce = fields.BY_KIND[field.kind]
-        value = coerce(fields.first(c, *field.cfg_keys))
-        if value is None and field.metadata_keys:
-            value = coerce(fields.first(grouping, *field.metadata_keys))
-        out[field.key] = value
-    key, when_positive, otherwise = stagemap.LOSS_FN_RULE
-    weight = fields.number(c.get(key))
-    out["loss_fn"] = None if weight is None else (when_positive if weight > 0 else otherwise)
+    out = {field.key: cfg_value(c, field, grouping) for field in stagemap.CONFIG_FIELDS}
+    out["loss_fn"] = loss_fn(c)
     out["loss_weights"] = {name: fields.number(c.get(cfg_key)) for name, cfg_key in stagemap.LOSS_WEIGHTS}
     trainable_key, kind = stagemap.INTENSITY_SCALE_TRAINABLE
     out["intensity_scale_trainable"] = fields.BY_KIND[kind](c.get(trainable_key))

@@ -61,7 +61,7 @@ def summary_line(report, out_path):
             report["required_found"], report["required_total"], out_path, len(errors),
             "" if len(errors) == 1 else "s", pointer or "/", reason)
     if not report.get("imported", True):
-        return "parity_tracer: no %s module was imported (nothing traced), telemetry -> %s (valid)" % (
+        return "parity_tracer: no %s module was imported, telemetry -> %s (valid)" % (
             report.get("root") or "traced", out_path)
     return "parity_tracer: %d/%d required stages, telemetry -> %s (valid)" % (
         report["required_found"], report["required_total"], out_path)

@@ -31,7 +31,7 @@ import stat
 from pathlib import Path
 
 from parity_tracer import inputs, jsonio, stagemap
-from parity_tracer.document import fields
+from parity_tracer.document import configuration
 
 RUNS_INDEX = "runs.json"
 RUNS_DIR = "runs"
@@ -54,13 +54,12 @@ def config_values(cfg):
     out = {}
     for field in stagemap.CONFIG_FIELDS:
         if field.key in stagemap.RUN_DEFINING_CONFIG:
-            value = fields.BY_KIND[field.kind](fields.first(cfg, *field.cfg_keys))
+            value = configuration.cfg_value(cfg, field)
             if value is not None:
                 out[field.key] = value
-    key, when_positive, otherwise = stagemap.LOSS_FN_RULE
-    weight = fields.number(cfg.get(key))
-    if weight is not None and "loss_fn" in stagemap.RUN_DEFINING_CONFIG:
-        out["loss_fn"] = when_positive if weight > 0 else otherwise
+    loss = configuration.loss_fn(cfg)
+    if loss is not None and "loss_fn" in stagemap.RUN_DEFINING_CONFIG:
+        out["loss_fn"] = loss
     return out
 
 

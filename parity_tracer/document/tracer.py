@@ -67,16 +67,22 @@ def tracer_block(run, absent_optional, other_stages, duplicates):
 
 
 
-def anything_imported(run):
-    """False when the streams show that no capture point's module was ever imported: no origin event, and every
-    patch outcome recorded is ``not_imported``. True whenever they cannot tell (no footer, no patch outcome)."""
+def anything_imported(run, root):
+    """False when the streams show that no capture point's module under ``root`` (every capture point's module
+    when ``root`` is None) was ever imported: no origin event, and each of those points recorded only as
+    ``not_imported``. True whenever the streams cannot tell (no footer, no patch outcome)."""
     if run.kind("origin"):
         return True
-    statuses = {ev.get("status") for ev in run.kind("patch")}
+    statuses = {}
+    for ev in run.kind("patch"):
+        statuses.setdefault(ev.get("target"), set()).add(ev.get("status"))
     for ev in run.kind("footer"):
         if isinstance(ev.get("patches"), dict):
-            statuses.update(ev["patches"].values())
-    return statuses != {"not_imported"}
+            for target, status in ev["patches"].items():
+                statuses.setdefault(target, set()).add(status)
+    mine = [s for target, s in statuses.items() if isinstance(target, str) and (
+        root is None or target.partition("::")[0].split(".")[0] == root)]
+    return not mine or any(s != {"not_imported"} for s in mine)
 
 
 def profile_root(name):
