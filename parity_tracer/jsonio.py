@@ -3,8 +3,8 @@
 Every byte we write must be strict JSON (no NaN/Infinity tokens) and serializing must never raise for an odd
 object: the sink calls ``dumps`` inside the traced program. orjson is used when importable (fast path); any
 object it refuses falls back to a sanitizing walk that yields plain JSON types, encoded by orjson or the
-standard library. numpy is never imported here (the tracer must not import anything the program did not):
-numpy objects are recognized through ``sys.modules``.
+standard library. numpy is not imported here (this module stays standard library for every reader of our
+files): numpy objects are recognized through ``sys.modules``, where they must be if a value is one.
 """
 
 import dataclasses
