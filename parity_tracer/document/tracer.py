@@ -1,6 +1,7 @@
 """The ``tracer`` block: streams read, errors and drops per layer, patch outcomes, artifacts, notes."""
 
 import importlib
+import sys
 
 from parity_tracer import __version__
 from parity_tracer.document import fields
@@ -92,14 +93,16 @@ def profile_root(name):
     if not isinstance(name, str):
         return None
     try:
-        import pkgutil
         from parity_tracer import profiles
         load = getattr(profiles, "load", None)          # the profile contract, where it exists
         if load is not None:
             return getattr(load(name), "root", None)
-        if name not in {m.name for m in pkgutil.iter_modules(profiles.__path__)}:
-            return None
-        module = importlib.import_module("parity_tracer.profiles." + name)
+        module = sys.modules.get("parity_tracer.profiles." + name)   # at exit: the profile in use
+        if module is None:
+            import pkgutil
+            if name not in {m.name for m in pkgutil.iter_modules(profiles.__path__)}:
+                return None
+            module = importlib.import_module("parity_tracer.profiles." + name)
         root = getattr(module, "ROOT", None)
         return root if isinstance(root, str) else None
     except Exception:
