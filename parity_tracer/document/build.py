@@ -14,9 +14,8 @@ from parity_tracer import jsonio, stagemap
 from parity_tracer.document import (comparison as comparison_section, configuration as configuration_section,
                                     inference as inference_section, probe as probe_section,
                                     provenance as provenance_section, scale, stages as stages_section, streams,
-                                    tracer, training as training_section)
+                                    tracer, training as training_section, validate)
 from parity_tracer.document.index import RunIndex, header_value
-from parity_tracer.document.validate import validate_document
 
 SCHEMA_VERSION = "1.0"
 
@@ -149,7 +148,7 @@ def _repair(doc):
     note. Returns the errors left (none when the document is one we may write)."""
     notes = doc.get("tracer", {}).get("notes") if isinstance(doc.get("tracer"), dict) else None
     for _ in range(5):
-        errors = validate_document(doc)
+        errors = validate.validate_document(doc)
         changed = False
         for pointer, reason in errors:
             parent, key = _locate(doc, pointer)
@@ -163,4 +162,4 @@ def _repair(doc):
                     pointer, text if len(text) <= 60 else text[:57] + "...", reason))
         if not errors or not changed:
             return errors
-    return validate_document(doc)
+    return validate.validate_document(doc)
