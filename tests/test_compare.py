@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from conftest import SCRIPTS, clean_env, run_py
-from parity_tracer import compare, jsonio
+from parity_tracer import jsonio
+from parity_tracer.maintainer import compare
 
 STANDIN_PKG = "parity_tracer.demo.standin.%s.ptycho"
 
@@ -122,7 +123,7 @@ def test_raw_diffraction_one_percent_in_same_npz_mode(docs, factor, result):
         first = report["first_divergence"]
         assert first["name"] == "raw_diffraction" and first["tolerance"] == 0.01
         mean = _stage(a, "raw_diffraction")["stats"]["mean"]
-        assert compare._fmt(mean) in first["detail"] and "> 1%" in first["detail"]
+        assert compare.fmt(mean) in first["detail"] and "> 1%" in first["detail"]
         assert report["verdict"]["failed"] == ["raw_diffraction"]
     # symmetric: swapping the runs changes no verdict
     assert _item(_report(b, a), "raw_diffraction")["result"] == result

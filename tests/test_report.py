@@ -124,7 +124,7 @@ def test_figures_carry_run_names_and_units(demo_runs, tmp_path, monkeypatch):
         assert "A: demo_reference" in texts and "B: demo_deliberate" in texts
     assert "amplitude |O| (arb. units)" in recon and "phase (rad)" in recon
     assert "MAE %.4g" % _doc(a)["comparison"]["amplitude"]["mae"] in recon    # the document's metrics, per run
-    from parity_tracer import compare
+    from parity_tracer.maintainer import compare
     assert "stitched x%.4g" % compare.stitch_gain(_doc(b))[0] in recon      # the gain stitching applied
     assert "|P| (arb. units)" in probe and "before normalization" in probe and "after normalization" in probe
     assert "A - truth (demo_reference)" in diff and "B - A" in diff
