@@ -177,7 +177,7 @@ def test_delivery_folder_with_another_parity_log_name(demo_runs, tmp_path, monke
 
 def test_a_bundled_delivery_folder_has_every_image(demo_runs, tmp_path, monkeypatch):
     _no_figures(monkeypatch)
-    from parity_tracer import bundle
+    from parity_tracer.maintainer import bundle
     from parity_tracer.report import gather
     dest = tmp_path / "dose_experiments_ground_truth"
     bundle.make_bundle(demo_runs[0], dest)
