@@ -307,9 +307,9 @@ def test_reads_are_bounded(demo_runs, tmp_path, monkeypatch):
     source = inputs.open_run(str(run))
     from parity_tracer.report import gather
     assert gather.run_arrays(source)["amplitude"] is None
-    assert any("more than the 1000 read" in n for n in source.notes)
+    assert any("more than the 1000 allowed" in n for n in source.notes)
     monkeypatch.setattr(inputs, "MAX_DOCUMENT_BYTES", 1000)
-    with pytest.raises(inputs.InputError, match="more than the 1000 read"):
+    with pytest.raises(inputs.InputError, match="more than the 1000 allowed"):
         inputs.open_run(str(run))
 
 
