@@ -1,7 +1,7 @@
 """The tolerant field readers compare and bundle use: documents may come from other writers, so nothing about
 their shape is trusted and a malformed field reads as None / {} / [] instead of raising.
 
-The one place ``maintainer/`` takes its readers from (issue 12 item 5: one reader for every consumer).
+The one place ``maintainer/`` takes its readers from, so that all of it reads a field by the same rules.
 """
 
 import math

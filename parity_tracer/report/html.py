@@ -9,7 +9,7 @@ import datetime
 import html
 
 from parity_tracer.maintainer import compare
-from parity_tracer.maintainer.fields import get, number
+from parity_tracer.maintainer import fields
 
 NO_FIGURES = ("Figures need matplotlib (the <code>plots</code> extra): <code>pip install "
               "'parity-tracer[plots]'</code> or <code>pip install matplotlib</code>, then run the command again. "
@@ -336,8 +336,8 @@ def _scale(page, model):
                 '<span class="badge ok">consistent</span>' if c["consistent"] else
                 '<span class="badge bad">MISMATCH</span>'))
     if model["two"]:
-        ma = number(get(model["runs"][0]["doc"], "intensity_scale", "model_exp_log_scale"))
-        mb = number(get(model["runs"][1]["doc"], "intensity_scale", "model_exp_log_scale"))
+        ma = fields.number(fields.get(model["runs"][0]["doc"], "intensity_scale", "model_exp_log_scale"))
+        mb = fields.number(fields.get(model["runs"][1]["doc"], "intensity_scale", "model_exp_log_scale"))
         if ma is not None and mb is not None and compare.rel_diff(ma, mb) > compare.CHECKLIST_TOLERANCE[
                 "intensity_scale"]:
             page.p('<span class="mismatch">Model exp(log_scale) differs between the runs: A %s vs B %s '

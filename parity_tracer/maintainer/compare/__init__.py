@@ -58,11 +58,11 @@ from parity_tracer.maintainer.compare.command import add_arguments, command
 from parity_tracer.maintainer.compare.formatting import fmt, pct, source_text, worst_text
 from parity_tracer.maintainer.compare.plot import plot_stage_means
 from parity_tracer.maintainer.compare.report import build_report
-from parity_tracer.maintainer.compare.tables import stitch_gain
+from parity_tracer.maintainer.compare.tables import prediction_count, stitch_gain
 
 __all__ = ("CHECKLIST", "CHECKLIST_TOLERANCE", "DEFAULT_TOLERANCE", "MODES", "REPORT_FORMAT", "InputError",
            "add_arguments", "build_report", "command", "fmt", "load_document", "pct", "plot_stage_means",
-           "rel_diff", "render", "source_text", "stitch_gain", "worst_text")
+           "prediction_count", "rel_diff", "render", "source_text", "stitch_gain", "worst_text")
 
 
 def render(report, markdown=False):

@@ -160,9 +160,9 @@ def prediction_count(doc, stages):
         for key in ("predictions", "count"):
             if number(rmeta.get(key)) is not None:
                 return int(rmeta[key]), "tracer.other_stages[%s].metadata.%s" % (ptychopinn.RAW_PREDICTION_STAGE, key)
-        shape = shape(get(raw, "stats", "shape"))
-        if shape:
-            return shape[0], "tracer.other_stages[%s].stats.shape[0]" % ptychopinn.RAW_PREDICTION_STAGE
+        dims = shape(get(raw, "stats", "shape"))
+        if dims:
+            return dims[0], "tracer.other_stages[%s].stats.shape[0]" % ptychopinn.RAW_PREDICTION_STAGE
     gl = number(get(doc, "inference", "group_limit"))
     if gl is not None:
         return int(gl), "inference.group_limit"
