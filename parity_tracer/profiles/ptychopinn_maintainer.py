@@ -14,6 +14,12 @@ RAW_PREDICTION_STAGE = "inference_raw_prediction"
 STITCH_GAIN_FIELDS = ("norm_Y_I", "stitch_scale")
 STITCH_GAIN_EXAMPLE = "norm_Y_I"      # named in the finding that one pipeline multiplies when stitching
 
+# the grouping's coordinate convention (grouping stage metadata ``coordinates``): the sign relating coords_relative
+# to the neighbours (``relative_sign``, measured) and the module constant that sets it
+COORD_SIGN_FIELD = "local_offset_sign"
+COORD_SIGN_LABEL = "coords_relative sign (local_offset_sign %s vs %s)"
+COORD_SIGN_NOTE = "coords_relative = local_offset_sign * (coords_nn - group centre): opposite sign"
+
 # configuration block fields shown side by side (the spec §2.3 fields PtychoPINN's params.cfg feeds)
 CONFIG_FIELDS = ("N", "gridsize", "nphotons", "neighbor_count", "group_count", "batch_size", "nepochs",
                  "split_fraction", "loss_fn", "intensity_scale_trainable")

@@ -10,6 +10,7 @@ import math
 from parity_tracer import docread, stagemap
 from parity_tracer.maintainer.compare.formatting import breaking_text, fmt
 from parity_tracer.maintainer.fields import as_list, get, number, shape
+from parity_tracer.profiles import ptychopinn_maintainer as ptychopinn
 
 REPORT_FORMAT = "parity-tracer-compare/1"
 SUPPORTED_MAJOR = "1"
@@ -133,7 +134,7 @@ def pair_rows(pairs, tol, floor=EPS, phase_keys=()):
             continue
         if a is None or b is None:
             rows.append(row(stat, a, b, None, False if tol is not None else None,
-                             "recorded in %s only" % ("B" if a is None else "A")))
+                            "recorded in %s only" % ("B" if a is None else "A")))
             continue
         rel = abs(a - b) / PHASE_SCALE if stat in phase_keys else rel_diff(a, b, floor)
         rows.append(row(stat, a, b, rel, within(rel, tol) if tol is not None else None))
@@ -166,20 +167,17 @@ def compare_stage_stats(sa, sb, tol):
     return rows
 
 
-COORD_SIGN_NOTE = "coords_relative = local_offset_sign * (coords_nn - group centre): opposite sign"
-
-
 def coordinate_rows(ea, eb):
-    """The grouping's coordinate convention (stage metadata ``coordinates``): the sign that relates
-    ``coords_relative`` to the neighbours must agree; the module constant ``local_offset_sign`` is shown with it."""
+    """The grouping's coordinate convention (stage metadata ``coordinates``): the measured sign must agree; the
+    profile's constant that sets it is shown with it."""
     ca, cb = get(ea, "metadata", "coordinates"), get(eb, "metadata", "coordinates")
     sa, sb = number(get(ca, "relative_sign")), number(get(cb, "relative_sign"))
     if sa is None or sb is None:
         return []
-    la, lb = get(ca, "local_offset_sign"), get(cb, "local_offset_sign")
-    stat = "coords_relative sign (local_offset_sign %s vs %s)" % (fmt(la), fmt(lb))
+    la, lb = get(ca, ptychopinn.COORD_SIGN_FIELD), get(cb, ptychopinn.COORD_SIGN_FIELD)
+    stat = ptychopinn.COORD_SIGN_LABEL % (fmt(la), fmt(lb))
     same = (sa > 0) == (sb > 0)
-    return [row(stat, sa, sb, None, same, None if same else COORD_SIGN_NOTE)]
+    return [row(stat, sa, sb, None, same, None if same else ptychopinn.COORD_SIGN_NOTE)]
 
 
 def probe_stat_rows(pa, pb, tol):
@@ -187,10 +185,10 @@ def probe_stat_rows(pa, pb, tol):
     ph_a, ph_b = get(pa, "post_normalization", "phase"), get(pb, "post_normalization", "phase")
     floor = scale_floor(amp_a, amp_b)
     rows = pair_rows([("amplitude." + k, get(amp_a, k), get(amp_b, k))
-                       for k in STAT_KEYS + ("l2_norm",)], tol, floor)
+                      for k in STAT_KEYS + ("l2_norm",)], tol, floor)
     phase_keys = tuple("phase." + k for k in STAT_KEYS)
     rows += pair_rows([("phase." + k, get(ph_a, k), get(ph_b, k)) for k in STAT_KEYS], tol,
-                       phase_keys=phase_keys)
+                      phase_keys=phase_keys)
     return rows
 
 
@@ -288,7 +286,7 @@ def checklist(mode, a, b, checkpoints):
         else:
             field = "mae" if key == "amplitude_mae" else "pearson_r"
             rows = pair_rows([("comparison.amplitude." + field, get(a, "comparison", "amplitude", field),
-                                get(b, "comparison", "amplitude", field))], None)
+                               get(b, "comparison", "amplitude", field))], None)
             ok, detail = None, None
             worst = rows[0] if rows else None
         if requirement == NA:
