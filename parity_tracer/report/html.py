@@ -9,7 +9,7 @@ import datetime
 import html
 
 from parity_tracer.maintainer import compare
-from parity_tracer.maintainer import fields
+from parity_tracer.document import fields
 
 NO_FIGURES = ("Figures need matplotlib (the <code>plots</code> extra): <code>pip install "
               "'parity-tracer[plots]'</code> or <code>pip install matplotlib</code>, then run the command again. "

@@ -6,12 +6,13 @@ import copy
 import os
 from pathlib import Path
 
-from parity_tracer import docread, figures, inputs, jsonio, outputs
+from parity_tracer import inputs, jsonio, outputs
+from parity_tracer.document import figures, load as docread
 from parity_tracer.maintainer.bundle import readme
 from parity_tracer.maintainer.bundle.checksums import (
     CHECKPOINT_DIR, CONFIG, HISTORY, MARKER, MARKER_FORMAT, RAW_DATA, README, TELEMETRY, BundleError, inside,
     portable, sha256_file, tree)
-from parity_tracer.maintainer.fields import as_dict, as_list, get
+from parity_tracer.document.fields import get, mapping, sequence
 from parity_tracer.profiles import ptychopinn_maintainer as ptychopinn
 
 CHECKPOINT_MAX_FILES = 10000   # a "checkpoint" directory with more files than this is refused (a wrong path)
@@ -204,7 +205,7 @@ def _pngs(b, doc, out_doc):
 
 def _raw_data(b, doc, gt_paths):
     """raw_data.npz: the input npz itself, or the simulation arrays that were captured. Returns README text."""
-    ds = as_dict(get(doc, "provenance", "dataset_source"))
+    ds = mapping(get(doc, "provenance", "dataset_source"))
     dtype = ds.get("type")
     if dtype == "npz_file":
         return _raw_data_file(b, ds.get("path"), ds.get("checksum"))
@@ -366,7 +367,7 @@ def _checkpoint(b, doc, out_doc):
 
 def _config(b, doc):
     """config.json: the params.cfg snapshot, the dataclass config and the spec §2.3 fields."""
-    cfgblock = as_dict(doc.get("configuration"))
+    cfgblock = mapping(doc.get("configuration"))
     config = {
         "params_cfg": cfgblock.get("legacy_params_cfg_snapshot"),
         "dataclass_config": cfgblock.get("dataclass_config"),
@@ -389,7 +390,7 @@ def _telemetry(b, out_doc):
     b.add_bytes(TELEMETRY, jsonio.dumps_pretty(out_doc), "the spec v1.0 telemetry document%s" % (
         " (artifact paths rewritten to the bundled files)" if b.rewrites else ""), "`%s`" % TELEMETRY)
     try:
-        from parity_tracer.validate import validate_document
+        from parity_tracer.document.validate import validate_document
         errors = validate_document(out_doc)
     except Exception as exc:   # the validator is a check, never a reason to fail the bundle
         errors = ["validator unavailable: %s" % type(exc).__name__]
@@ -405,10 +406,10 @@ def _tracer_version():
 
 
 def _document_deviations(b, doc):
-    for name in as_list(doc.get("missing_stages")):
-        entry = next((s for s in as_list(doc.get("intensity_stages")) if get(s, "name") == name), None)
+    for name in sequence(doc.get("missing_stages")):
+        entry = next((s for s in sequence(doc.get("intensity_stages")) if get(s, "name") == name), None)
         b.deviations.append("Required stage `%s` missing: %s." % (name, get(entry, "absent_reason") or "not captured"))
-    for s in as_list(doc.get("intensity_stages")):
+    for s in sequence(doc.get("intensity_stages")):
         if not isinstance(s, dict) or s.get("absent"):
             continue
         if s.get("equivalent"):
@@ -416,7 +417,7 @@ def _document_deviations(b, doc):
                 s.get("name"), s.get("source"), ": %s" % s["note"] if s.get("note") else ""))
         elif s.get("note"):
             b.stage_notes.append("`%s` (`%s`): %s." % (s.get("name"), s.get("source"), s["note"]))
-    for entry in as_list(get(doc, "tracer", "optional_stages_absent")):
+    for entry in sequence(get(doc, "tracer", "optional_stages_absent")):
         b.deviations.append("Optional stage `%s` not captured: %s." % (get(entry, "name"), get(entry, "reason")))
     errors = get(doc, "tracer", "errors")
     if isinstance(errors, dict) and errors:

@@ -34,7 +34,7 @@ def _aside(dest):
 
 def _one_run(run_dir, run):
     """The folder of the document to bundle: RUN_DIR itself, or (``--run``) one run of a multi-run folder."""
-    from parity_tracer import segment
+    from parity_tracer.document import segment
     try:
         if run is not None:
             if not segment.is_multi_run(run_dir):

@@ -8,12 +8,12 @@ from pathlib import Path
 from parity_tracer import inputs, jsonio
 from parity_tracer.maintainer.bundle.checksums import (
     CHECKPOINT_DIR, CHECKSUMS, RAW_DATA, README, TELEMETRY, inside)
-from parity_tracer.maintainer.fields import as_dict, as_list, get
+from parity_tracer.document.fields import get, mapping, sequence
 from parity_tracer.profiles import ptychopinn_maintainer as ptychopinn
 from parity_tracer.stagemap import REQUIRED_STAGES
 
 HEADER_SCAN_LINES = 50
-_list = as_list     # the spelling of _command_lines, moved here unchanged (settings.command_line replaces it)
+_list = sequence     # the spelling of _command_lines, moved here unchanged (settings.command_line replaces it)
 
 
 def readme(b, doc, headers, raw_text, checkpoint_text):
@@ -40,7 +40,7 @@ def _contents(b, doc, raw_text, checkpoint_text):
         lines += ["`%s`: %s" % (RAW_DATA, raw_text), ""]
     if checkpoint_text:
         lines += ["`%s/`: %s." % (CHECKPOINT_DIR, checkpoint_text), ""]
-    segment_info = as_dict(get(doc, "tracer", "run_segment"))
+    segment_info = mapping(get(doc, "tracer", "run_segment"))
     if segment_info:
         lines += ["One run of several traced in one process: run %s of %s, `%s`. Why it starts here: %s. Why it "
                   "ends here: %s (`tracer.run_segment` of the document has the evidence)." % (
@@ -67,36 +67,36 @@ def _commands(headers):
 
 
 def _environment(doc, headers):
-    env = as_dict(get(doc, "provenance", "environment"))
-    prov = as_dict(doc.get("provenance"))
+    env = mapping(get(doc, "provenance", "environment"))
+    prov = mapping(doc.get("provenance"))
     lines = ["## Environment", ""]
     lines.append("- Python %s (`%s`), TensorFlow %s, Keras %s, NumPy %s" % (
         env.get("python_version"), next((h.get("executable") for _, h in headers if h.get("executable")), "?"),
         env.get("tensorflow_version"), env.get("keras_version"), env.get("numpy_version")))
-    packages = as_dict(env.get("packages"))
+    packages = mapping(env.get("packages"))
     if packages:
         lines.append("- Packages seen by the tracer: %s" % ", ".join("%s %s" % kv for kv in sorted(packages.items())))
     lines.append("- Code: commit `%s`, branch `%s`, dirty: %s" % (prov.get("commit_hash"), prov.get("branch"),
                                                                   prov.get("dirty")))
-    seeds = as_dict(prov.get("seeds"))
+    seeds = mapping(prov.get("seeds"))
     lines.append("- Seeds: object %s, simulation %s, training %s" % (seeds.get("object_seed"), seeds.get("sim_seed"),
                                                                     seeds.get("training_seed")))
-    ds = as_dict(prov.get("dataset_source"))
+    ds = mapping(prov.get("dataset_source"))
     lines.append("- Dataset: %s, path %s, sha256 %s — %s" % (ds.get("type"), ds.get("path"), ds.get("checksum"),
                                                              ds.get("provenance_chain")))
-    cfg = as_dict(doc.get("configuration"))
+    cfg = mapping(doc.get("configuration"))
     lines.append("- Configuration: " + ", ".join("%s=%s" % (k, cfg.get(k)) for k in ptychopinn.README_CONFIG_FIELDS))
     n_required = len(REQUIRED_STAGES)
-    missing = as_list(doc.get("missing_stages"))
+    missing = sequence(doc.get("missing_stages"))
     lines.append("- Required stages captured: %d/%d" % (n_required - len(missing), n_required))
-    training = as_dict(doc.get("training"))
+    training = mapping(doc.get("training"))
     lines.append("- Training: %s epoch(s), final loss %s, final val_loss %s, NaN: %s" % (
         training.get("epochs_completed"), training.get("final_loss"), training.get("final_val_loss"),
         training.get("nan_detected")))
-    inference = as_dict(doc.get("inference"))
+    inference = mapping(doc.get("inference"))
     lines.append("- Inference: stitched shape %s, group_limit %s, amplitude mean %s" % (
         inference.get("stitched_shape"), inference.get("group_limit"), get(inference, "amplitude", "mean")))
-    scale = as_dict(doc.get("intensity_scale"))
+    scale = mapping(doc.get("intensity_scale"))
     lines.append("- Intensity scale: recorded %s, model exp(log_scale) %s" % (scale.get("recorded_in_bundle"),
                                                                              scale.get("model_exp_log_scale")))
     return lines + [""]
@@ -123,8 +123,8 @@ def _notes(b, doc):
     if b.stage_notes:
         lines += ["## Stage notes", ""] + ["- " + n for n in b.stage_notes] + [""]
     covered = {"optional stage %s not captured: %s" % (get(e, "name"), get(e, "reason"))
-               for e in as_list(get(doc, "tracer", "optional_stages_absent"))}
-    notes = [n for n in as_list(get(doc, "tracer", "notes")) if isinstance(n, str) and n not in covered]
+               for e in sequence(get(doc, "tracer", "optional_stages_absent"))}
+    notes = [n for n in sequence(get(doc, "tracer", "notes")) if isinstance(n, str) and n not in covered]
     if notes:
         lines += ["## Tracer notes", ""] + ["- %s" % n for n in notes] + [""]
     return lines
@@ -133,7 +133,7 @@ def _notes(b, doc):
 def stream_headers(run_dir, doc):
     """Header events of the run's streams (first kind=header line of each file), in file-name order."""
     files = []
-    for entry in as_list(get(doc, "tracer", "streams")):
+    for entry in sequence(get(doc, "tracer", "streams")):
         p = get(entry, "path")
         if isinstance(p, str):
             f = Path(p) if os.path.isabs(p) else run_dir / p

@@ -7,9 +7,10 @@ text for a reader except the one-line ``detail`` of a checkpoint.
 
 import math
 
-from parity_tracer import docread, stagemap
+from parity_tracer import stagemap
+from parity_tracer.document import load as docread
 from parity_tracer.maintainer.compare.formatting import breaking_text, fmt
-from parity_tracer.maintainer.fields import as_list, get, number, shape
+from parity_tracer.document.fields import get, number, sequence, shape
 from parity_tracer.profiles import ptychopinn_maintainer as ptychopinn
 
 REPORT_FORMAT = "parity-tracer-compare/1"
@@ -200,14 +201,14 @@ def scale_rows(a, b, tol):
 
 def stage_map(doc):
     out = {}
-    for entry in as_list(doc.get("intensity_stages")):
+    for entry in sequence(doc.get("intensity_stages")):
         if isinstance(entry, dict) and isinstance(entry.get("name"), str):
             out.setdefault(entry["name"], entry)
     return out
 
 
 def other_stage(doc, name):
-    for entry in as_list(get(doc, "tracer", "other_stages")):
+    for entry in sequence(get(doc, "tracer", "other_stages")):
         if isinstance(entry, dict) and entry.get("name") == name:
             return entry
     return None

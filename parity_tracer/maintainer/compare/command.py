@@ -28,7 +28,7 @@ def command(args):
     from parity_tracer.protocol import sweep
     if sweep.is_sweep(args.a) and sweep.is_sweep(args.b):      # two dose-experiments sweeps: pair their points
         return sweep.compare_sweeps(args.a, args.b, args.mode, args.format, args.output)
-    from parity_tracer import segment
+    from parity_tracer.document import segment
     if segment.is_multi_run(args.a) or segment.is_multi_run(args.b):
         return _compare_runs(args)
     try:

@@ -10,7 +10,7 @@ from parity_tracer.maintainer.compare.checks import (
 from parity_tracer.maintainer.compare.formatting import fmt, fmt_shape, pct
 from parity_tracer.maintainer.compare.tables import (
     cfg_value, prediction_count, scale_consistency, shape_descriptors, stitch_gain)
-from parity_tracer.maintainer.fields import as_dict, get, number
+from parity_tracer.document.fields import get, mapping, number
 from parity_tracer.profiles import ptychopinn_maintainer as ptychopinn
 
 
@@ -68,7 +68,7 @@ def _configuration(b, config):
 
 def _probe(a, b, cp, first):
     out = []
-    pa, pb = as_dict(a.get("probe")), as_dict(b.get("probe"))
+    pa, pb = mapping(a.get("probe")), mapping(b.get("probe"))
     norm = []
     for key in ("method", "probe_scale", "probe_big", "probe_mask", "computed_norm_factor"):
         va, vb = get(pa, "normalization", key), get(pb, "normalization", key)

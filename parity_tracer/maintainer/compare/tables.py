@@ -6,7 +6,7 @@ from parity_tracer.maintainer.compare.checks import (
     compare_stage_stats, group, other_stage, rel_diff, required_stage, row, scale_floor, stage_present,
     stage_tolerance, within)
 from parity_tracer.maintainer.compare.formatting import fmt, fmt_shape
-from parity_tracer.maintainer.fields import as_dict, get, number, shape
+from parity_tracer.document.fields import get, mapping, number, shape
 from parity_tracer.profiles import ptychopinn_maintainer as ptychopinn
 
 def _side(field, a, b, numeric=True, floor=EPS):
@@ -53,7 +53,7 @@ def _stage_info(entry, present):
 def ratio_table(a, b):
     names = []
     for doc in (a, b):
-        for k in as_dict(doc.get("stage_ratios")):
+        for k in mapping(doc.get("stage_ratios")):
             if k not in names:
                 names.append(k)
     rows = [_side(n, get(a, "stage_ratios", n), get(b, "stage_ratios", n)) for n in names]
@@ -73,7 +73,7 @@ def shape_descriptors(amp):
 
 
 def probe_table(a, b):
-    pa, pb = as_dict(a.get("probe")), as_dict(b.get("probe"))
+    pa, pb = mapping(a.get("probe")), mapping(b.get("probe"))
     rows = [
         _side("source.type", get(pa, "source", "type"), get(pb, "source", "type"), numeric=False),
         _side("source.path", get(pa, "source", "path"), get(pb, "source", "path"), numeric=False),
@@ -114,7 +114,7 @@ def probe_table(a, b):
 
 
 def scale_table(a, b):
-    sa, sb = as_dict(a.get("intensity_scale")), as_dict(b.get("intensity_scale"))
+    sa, sb = mapping(a.get("intensity_scale")), mapping(b.get("intensity_scale"))
     rows = [
         _side("dataset_derived.computed_scale", get(sa, "dataset_derived", "computed_scale"),
               get(sb, "dataset_derived", "computed_scale")),
@@ -137,7 +137,7 @@ def scale_table(a, b):
 
 def scale_consistency(doc):
     """A run's model exp(log_scale) against its recorded (configured) intensity_scale."""
-    s = as_dict(doc.get("intensity_scale"))
+    s = mapping(doc.get("intensity_scale"))
     model, recorded = number(s.get("model_exp_log_scale")), number(s.get("recorded_in_bundle"))
     if model is None or recorded is None:
         return {"model": model, "configured": recorded, "ratio": None, "consistent": None}
@@ -151,15 +151,15 @@ def prediction_count(doc, stages):
     direct = number(get(doc, "inference", "predictions"))
     if direct is not None:
         return int(direct), "inference.predictions"
-    meta = as_dict(get(stages.get("inference_prediction"), "metadata"))
+    meta = mapping(get(stages.get("inference_prediction"), "metadata"))
     if number(meta.get("predictions")) is not None:
-        return int(meta["predictions"]), "intensity_stages[inference_prediction].metadata.predictions"
+        return int(number(meta["predictions"])), "intensity_stages[inference_prediction].metadata.predictions"
     raw = other_stage(doc, ptychopinn.RAW_PREDICTION_STAGE)
     if raw is not None:
         rmeta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
         for key in ("predictions", "count"):
             if number(rmeta.get(key)) is not None:
-                return int(rmeta[key]), "tracer.other_stages[%s].metadata.%s" % (ptychopinn.RAW_PREDICTION_STAGE, key)
+                return int(number(rmeta[key])), "tracer.other_stages[%s].metadata.%s" % (ptychopinn.RAW_PREDICTION_STAGE, key)
         dims = shape(get(raw, "stats", "shape"))
         if dims:
             return dims[0], "tracer.other_stages[%s].stats.shape[0]" % ptychopinn.RAW_PREDICTION_STAGE
@@ -187,7 +187,7 @@ def stitch_gain(doc):
 
 
 def inference_table(a, b, stages_a, stages_b):
-    ia, ib = as_dict(a.get("inference")), as_dict(b.get("inference"))
+    ia, ib = mapping(a.get("inference")), mapping(b.get("inference"))
     na, src_a = prediction_count(a, stages_a)
     nb, src_b = prediction_count(b, stages_b)
     rows = [
@@ -198,7 +198,7 @@ def inference_table(a, b, stages_a, stages_b):
         _side("stitched_shape", ia.get("stitched_shape"), ib.get("stitched_shape"), numeric=False),
     ]
     for part in ("amplitude", "phase"):
-        pa, pb = as_dict(ia.get(part)), as_dict(ib.get(part))
+        pa, pb = mapping(ia.get(part)), mapping(ib.get(part))
         floor = scale_floor(pa, pb) if part == "amplitude" else PHASE_SCALE * FLOOR_FRACTION
         for k in STAT_KEYS + ("nan_count",):
             rows.append(_side("%s.%s" % (part, k), pa.get(k), pb.get(k), floor=floor))
@@ -217,7 +217,7 @@ def inference_table(a, b, stages_a, stages_b):
 
 
 def comparison_table(a, b):
-    ca, cb = as_dict(a.get("comparison")), as_dict(b.get("comparison"))
+    ca, cb = mapping(a.get("comparison")), mapping(b.get("comparison"))
     rows = [_side("ground_truth_source", ca.get("ground_truth_source"), cb.get("ground_truth_source"), numeric=False),
             _side("ground_truth_amplitude_mean", ca.get("ground_truth_amplitude_mean"),
                   cb.get("ground_truth_amplitude_mean"))]
@@ -232,7 +232,7 @@ def comparison_table(a, b):
 
 
 def training_table(a, b):
-    ta, tb = as_dict(a.get("training")), as_dict(b.get("training"))
+    ta, tb = mapping(a.get("training")), mapping(b.get("training"))
     rows = [_side(k, ta.get(k), tb.get(k), numeric=k in ("epochs_completed", "final_loss", "final_val_loss"))
             for k in ("source", "epochs_completed", "early_stopped", "final_loss", "final_val_loss", "nan_detected",
                       "first_nan_epoch", "checkpoint_artifact")]
@@ -240,10 +240,10 @@ def training_table(a, b):
 
 
 def configuration_table(a, b):
-    ca, cb = as_dict(a.get("configuration")), as_dict(b.get("configuration"))
+    ca, cb = mapping(a.get("configuration")), mapping(b.get("configuration"))
     rows = [_side(k, ca.get(k), cb.get(k), numeric=isinstance(ca.get(k), (int, float)) and
                   not isinstance(ca.get(k), bool)) for k in ptychopinn.CONFIG_FIELDS]
-    for k in sorted(set(as_dict(get(ca, "loss_weights"))) | set(as_dict(get(cb, "loss_weights")))):
+    for k in sorted(set(mapping(get(ca, "loss_weights"))) | set(mapping(get(cb, "loss_weights")))):
         rows.append(_side("loss_weights." + k, get(ca, "loss_weights", k), get(cb, "loss_weights", k)))
     snap_a = ca.get("legacy_params_cfg_snapshot") if isinstance(ca.get("legacy_params_cfg_snapshot"), dict) else {}
     snap_b = cb.get("legacy_params_cfg_snapshot") if isinstance(cb.get("legacy_params_cfg_snapshot"), dict) else {}
@@ -269,8 +269,8 @@ def cfg_value(v):
 
 
 def run_info(path, doc):
-    env = as_dict(get(doc, "provenance", "environment"))
-    ds = as_dict(get(doc, "provenance", "dataset_source"))
+    env = mapping(get(doc, "provenance", "environment"))
+    ds = mapping(get(doc, "provenance", "dataset_source"))
     return {"path": str(path), "pipeline": doc.get("pipeline"), "scenario": doc.get("scenario"),
             "timestamp": doc.get("timestamp"), "schema_version": doc.get("schema_version"),
             "commit_hash": get(doc, "provenance", "commit_hash"), "branch": get(doc, "provenance", "branch"),
@@ -280,4 +280,4 @@ def run_info(path, doc):
             "dataset": {"type": ds.get("type"), "path": ds.get("path"), "checksum": ds.get("checksum"),
                         "provenance_chain": ds.get("provenance_chain")},
             "missing_stages": doc.get("missing_stages") if isinstance(doc.get("missing_stages"), list) else [],
-            "tracer_errors": as_dict(get(doc, "tracer", "errors"))}
+            "tracer_errors": mapping(get(doc, "tracer", "errors"))}
