@@ -33,9 +33,9 @@ commands:
 _SUBCOMMANDS = {
     "reduce": "parity_tracer.document.reduce",
     "validate": "parity_tracer.document.validate",
-    "compare": "parity_tracer.compare",
-    "bundle": "parity_tracer.bundle",
-    "verify": "parity_tracer.bundle:verify_main",
+    "compare": "parity_tracer.maintainer.compare",
+    "bundle": "parity_tracer.maintainer.bundle",
+    "verify": "parity_tracer.maintainer.bundle:verify",
     "demo": "parity_tracer.demo.run",
     "report": "parity_tracer.report",
     "dose-experiments": "parity_tracer.protocol.command",
@@ -63,8 +63,9 @@ def main(argv=None):
     module_name, _, func = ref.partition(":")
     try:
         module = importlib.import_module(module_name)
-        status = getattr(module, func or "main")(rest) if func or not hasattr(module, "command") else \
-            _by_convention(command, module, rest)
+        name = func + "_" if func else ""
+        status = _by_convention(command, module, rest, func) if hasattr(module, name + "command") else \
+            getattr(module, func or "main")(rest)
         flushed = flush_stdout(command)
     except (KeyboardInterrupt, SystemExit):
         raise
@@ -73,17 +74,19 @@ def main(argv=None):
     return status if flushed else 2
 
 
-def _by_convention(command, module, rest):
-    """A command module with ``add_arguments(parser)`` / ``command(args)``: argparse's usage errors exit 2."""
+def _by_convention(command, module, rest, name=""):
+    """A command module with ``add_arguments(parser)`` / ``command(args)`` (``name``: its second command,
+    ``add_<name>_arguments`` / ``<name>_command``): argparse's usage errors exit 2."""
     import argparse
+    prefix = name + "_" if name else ""
     parser = argparse.ArgumentParser(prog="python -m parity_tracer " + command,
                                      description=getattr(module, "DESCRIPTION", None))
-    module.add_arguments(parser)
+    getattr(module, "add_%sarguments" % prefix)(parser)
     try:
         args = parser.parse_args(rest)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
-    return module.command(args)
+    return getattr(module, prefix + "command")(args)
 
 
 class UsageError(Exception):

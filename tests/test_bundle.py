@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import SCRIPTS, clean_env, run_py
-from parity_tracer import bundle
+from parity_tracer.maintainer import bundle
 
 STANDIN_PKG = "parity_tracer.demo.standin.%s.ptycho"
 
@@ -52,7 +52,7 @@ def test_layout_of_a_simulated_run(runs, tmp_path):
     dest = tmp_path / "delivery"
     r = _bundle(runs["legacy"], dest, "--include", runs["legacy_work"])    # the model is saved outside the run
     assert "sha256sum -c checksums.txt" in r.stderr
-    names = set(bundle._files_under(dest))
+    names = set(bundle.files_under(dest))
     for required in ("README.md", "checksums.txt", "parity_telemetry.json", "config.json", "raw_data.npz",
                      "history.json", "amplitude.npy", "phase.npy", "ground_truth_amp.npy",
                      "ground_truth_phase.npy"):

@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from conftest import SCRIPTS, clean_env, run_py
-from parity_tracer import compare, jsonio
+from parity_tracer import jsonio
+from parity_tracer.maintainer import compare
 
 STANDIN_PKG = "parity_tracer.demo.standin.%s.ptycho"
 
@@ -122,7 +123,7 @@ def test_raw_diffraction_one_percent_in_same_npz_mode(docs, factor, result):
         first = report["first_divergence"]
         assert first["name"] == "raw_diffraction" and first["tolerance"] == 0.01
         mean = _stage(a, "raw_diffraction")["stats"]["mean"]
-        assert compare._fmt(mean) in first["detail"] and "> 1%" in first["detail"]
+        assert compare.fmt(mean) in first["detail"] and "> 1%" in first["detail"]
         assert report["verdict"]["failed"] == ["raw_diffraction"]
     # symmetric: swapping the runs changes no verdict
     assert _item(_report(b, a), "raw_diffraction")["result"] == result
@@ -216,6 +217,24 @@ def test_cross_pipeline_finds_the_scale_mismatch_and_the_collapsed_batch(docs, t
     rows = {r["field"]: r for r in report["inference"]}
     assert rows["predictions"]["a"] == 18 and rows["predictions"]["b"] < 18
 
+
+
+def test_prediction_count_falls_back_through_the_raw_prediction_stage():
+    # a document from another writer may lack inference.predictions: the number of stitched predictions then
+    # comes from the stage metadata, the raw-prediction stage's metadata or shape, then the group limit
+    from parity_tracer.profiles import ptychopinn_maintainer as ptychopinn
+    stages = {}
+    raw = {"name": ptychopinn.RAW_PREDICTION_STAGE, "stats": {"shape": [7, 16, 16, 1]}}
+    doc = {"schema_version": "1.0", "inference": {}, "tracer": {"other_stages": [raw]}}
+    assert compare.prediction_count(doc, stages) == (7, "tracer.other_stages[%s].stats.shape[0]"
+                                                     % ptychopinn.RAW_PREDICTION_STAGE)
+    raw["metadata"] = {"count": 5}
+    assert compare.prediction_count(doc, stages)[0] == 5
+    doc["tracer"]["other_stages"] = []
+    doc["inference"]["group_limit"] = 3
+    assert compare.prediction_count(doc, stages) == (3, "inference.group_limit")
+    doc["inference"]["predictions"] = 9
+    assert compare.prediction_count(doc, stages) == (9, "inference.predictions")
 
 # -- command line -------------------------------------------------------------------------------------------------
 

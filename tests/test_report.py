@@ -124,7 +124,7 @@ def test_figures_carry_run_names_and_units(demo_runs, tmp_path, monkeypatch):
         assert "A: demo_reference" in texts and "B: demo_deliberate" in texts
     assert "amplitude |O| (arb. units)" in recon and "phase (rad)" in recon
     assert "MAE %.4g" % _doc(a)["comparison"]["amplitude"]["mae"] in recon    # the document's metrics, per run
-    from parity_tracer import compare
+    from parity_tracer.maintainer import compare
     assert "stitched x%.4g" % compare.stitch_gain(_doc(b))[0] in recon      # the gain stitching applied
     assert "|P| (arb. units)" in probe and "before normalization" in probe and "after normalization" in probe
     assert "A - truth (demo_reference)" in diff and "B - A" in diff
@@ -177,7 +177,7 @@ def test_delivery_folder_with_another_parity_log_name(demo_runs, tmp_path, monke
 
 def test_a_bundled_delivery_folder_has_every_image(demo_runs, tmp_path, monkeypatch):
     _no_figures(monkeypatch)
-    from parity_tracer import bundle
+    from parity_tracer.maintainer import bundle
     from parity_tracer.report import gather
     dest = tmp_path / "dose_experiments_ground_truth"
     bundle.make_bundle(demo_runs[0], dest)
@@ -307,9 +307,9 @@ def test_reads_are_bounded(demo_runs, tmp_path, monkeypatch):
     source = inputs.open_run(str(run))
     from parity_tracer.report import gather
     assert gather.run_arrays(source)["amplitude"] is None
-    assert any("more than the 1000 read" in n for n in source.notes)
+    assert any("more than the 1000 allowed" in n for n in source.notes)
     monkeypatch.setattr(inputs, "MAX_DOCUMENT_BYTES", 1000)
-    with pytest.raises(inputs.InputError, match="more than the 1000 read"):
+    with pytest.raises(inputs.InputError, match="more than the 1000 allowed"):
         inputs.open_run(str(run))
 
 

@@ -21,7 +21,7 @@ import sys
 import pytest
 
 from conftest import run_py
-from parity_tracer import compare
+from parity_tracer.maintainer import compare
 from parity_tracer.report import gather, inputs
 
 pytestmark = pytest.mark.slow

@@ -30,8 +30,9 @@ import time
 from pathlib import Path
 
 import parity_tracer
-from parity_tracer import compare, jsonio, outputs
+from parity_tracer import jsonio, outputs
 from parity_tracer.document import reduce
+from parity_tracer.maintainer import compare
 
 PACKAGE_ROOT = Path(parity_tracer.__file__).resolve().parent.parent   # the directory that holds parity_tracer/
 STANDIN = Path(__file__).resolve().parent / "standin"

@@ -9,7 +9,8 @@ import os
 import shutil
 from pathlib import Path
 
-from parity_tracer import bundle, inputs, outputs
+from parity_tracer import inputs, outputs
+from parity_tracer.maintainer import bundle
 
 LOG_DIR = "logs"
 

@@ -127,7 +127,7 @@ def _fmt(v):
 
 def compare_sweeps(path_a, path_b, mode="auto", fmt="text", output=None):
     """compare of two sweep folders: one report per paired point and a summary. Returns the exit status."""
-    from parity_tracer import compare
+    from parity_tracer.maintainer import compare
     try:
         a, b = load_sweep(path_a), load_sweep(path_b)
     except SweepError as exc:

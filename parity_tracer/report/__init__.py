@@ -5,7 +5,7 @@ run the page describes that run. Sweep folders (``sweep.json``, format ``parity-
 dose-response section; given in place of A and B they make a page of sweeps only. ``--png-dir`` also writes
 each run's images as separate PNG files, each titled with the run's name and its quantity, with units.
 
-Modules: ``inputs`` (reading hostile folders and files), ``gather`` (the data, using compare.py's checklist,
+Modules: ``inputs`` (reading hostile folders and files), ``gather`` (the data, using compare's checklist,
 first divergence and tables), ``figures`` (matplotlib, optional), ``html`` (the page).
 
 Exit status: 0 when the page was written, 2 when an input is unusable or the page cannot be written (one line
@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 
-from parity_tracer import compare
+from parity_tracer.maintainer import compare
 
 FIGURE_ERRORS = (ArithmeticError, ValueError, TypeError, IndexError, KeyError, MemoryError, OverflowError,
                  RuntimeError)

@@ -127,7 +127,7 @@ def run_images(runs):
 # -- stages -------------------------------------------------------------------------------------------------------
 
 def stage_means(comparison, names):
-    from parity_tracer import compare
+    from parity_tracer.maintainer import compare
     buf = io.BytesIO()
     problem = compare.plot_stage_means(comparison, buf, run_names=names)
     return None if problem else buf.getvalue()

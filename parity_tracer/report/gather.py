@@ -1,17 +1,17 @@
 """Everything the report shows, gathered from the inputs into one plain structure (no HTML, no figures here).
 
-The comparison itself is compare.py's (checklist, first divergence, stage tables, side-by-side blocks): this
+The comparison itself is compare's (checklist, first divergence, stage tables, side-by-side blocks): this
 module only adds what a page needs beyond text — the runs' arrays (reconstructions, ground truth, probe),
 their training histories and the sweeps' dose-response points.
 """
 
 import math
 
-from parity_tracer import compare
 from parity_tracer.document import arrays, fields, load as docread
+from parity_tracer.maintainer import compare
 from parity_tracer.report import inputs
 
-_get, _dict, _num = fields.get, fields.mapping, compare._num
+_get, _dict, _num = fields.get, fields.mapping, fields.number
 LABELS = ("a", "b")
 
 

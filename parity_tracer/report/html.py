@@ -8,7 +8,8 @@ import base64
 import datetime
 import html
 
-from parity_tracer import compare
+from parity_tracer.maintainer import compare
+from parity_tracer.document import fields
 
 NO_FIGURES = ("Figures need matplotlib (the <code>plots</code> extra): <code>pip install "
               "'parity-tracer[plots]'</code> or <code>pip install matplotlib</code>, then run the command again. "
@@ -68,7 +69,7 @@ def esc(v):
 
 
 def fmt(v):
-    return esc(compare._fmt(v))
+    return esc(compare.fmt(v))
 
 
 class Page:
@@ -130,11 +131,11 @@ def side_table(page, model, rows, keep=None):
     rows = [r for r in rows if keep is None or keep(r)]
     if model["two"]:
         page.table(["field", "A: " + model["runs"][0]["name"], "B: " + model["runs"][1]["name"], "rel. diff"],
-                   [[r["field"], compare._fmt(r["a"]), compare._fmt(r["b"]),
-                     compare._pct(r["rel_diff"]) if r["rel_diff"] is not None else ""] for r in rows],
+                   [[r["field"], compare.fmt(r["a"]), compare.fmt(r["b"]),
+                     compare.pct(r["rel_diff"]) if r["rel_diff"] is not None else ""] for r in rows],
                    [("diff" if r["differs"] else None) for r in rows])
     else:
-        page.table(["field", "A: " + model["runs"][0]["name"]], [[r["field"], compare._fmt(r["a"])] for r in rows])
+        page.table(["field", "A: " + model["runs"][0]["name"]], [[r["field"], compare.fmt(r["a"])] for r in rows])
 
 
 def figure_or_line(page, figs, key, alt, caption, empty):
@@ -173,7 +174,7 @@ def _header(page, model):
     rows, classes = [], []
     for label, get in fields:
         values = [get(r, i) for r, i in zip(runs, infos)]
-        rows.append([label] + [compare._fmt(v) if not isinstance(v, str) else v for v in values])
+        rows.append([label] + [compare.fmt(v) if not isinstance(v, str) else v for v in values])
         classes.append("diff" if len(values) == 2 and values[0] != values[1] and label not in ("name", "input",
                                                                                                "recorded") else None)
     page.table(["", ] + ["%s" % r["label"] for r in runs], rows, classes)
@@ -192,8 +193,8 @@ def _verdict(page, model):
         return
     rows = []
     for item in cmp["checklist"]:
-        worst = compare._worst_text(item["worst"]) or item["detail"] or ""
-        rows.append([item["item"], item["requirement"], compare._pct(item["tolerance"]) if item["tolerance"]
+        worst = compare.worst_text(item["worst"]) or item["detail"] or ""
+        rows.append([item["item"], item["requirement"], compare.pct(item["tolerance"]) if item["tolerance"]
                      else "—", worst, badge(item["result"])])
     page.table(["§5.3 item", "requirement", "tolerance", "largest difference", "result"], rows,
                table_id="checklist")
@@ -209,7 +210,7 @@ def _verdict(page, model):
     if f is None:
         page.p("<b>First divergence:</b> none — every checkpoint agrees within its tolerance.")
     else:
-        page.p("<b>First divergence:</b> %s (tolerance %s): %s." % (esc(f["name"]), esc(compare._pct(
+        page.p("<b>First divergence:</b> %s (tolerance %s): %s." % (esc(f["name"]), esc(compare.pct(
             f["tolerance"])), esc(f["detail"])))
         if fs is not None and fs["name"] != f["name"]:
             page.p("First divergent §2.5 stage: %s — %s." % (esc(fs["name"]), esc(fs["detail"])), "note")
@@ -237,12 +238,12 @@ def _stages(page, model, figs):
         ratio = b / a if model["two"] and isinstance(a, (int, float)) and isinstance(b, (int, float)) and a \
             else None
         if model["two"]:
-            rows.append([st["name"] + ("" if st["required"] else " (optional)"), compare._fmt(a), compare._fmt(b),
-                         compare._fmt(ratio), status.get(st["name"], "same" if st["ok"] else
+            rows.append([st["name"] + ("" if st["required"] else " (optional)"), compare.fmt(a), compare.fmt(b),
+                         compare.fmt(ratio), status.get(st["name"], "same" if st["ok"] else
                                                          "—" if st["ok"] is None else "diverged")])
             classes.append("diff" if status.get(st["name"]) == "diverged" or st["ok"] is False else None)
         else:
-            rows.append([st["name"], compare._fmt(a), _source(st["a"])])
+            rows.append([st["name"], compare.fmt(a), _source(st["a"])])
     if not rows:
         page.missing("No intensity stage was captured.")
     elif model["two"]:
@@ -254,7 +255,7 @@ def _stages(page, model, figs):
 
 
 def _source(info):
-    return compare._source_text(info)
+    return compare.source_text(info)
 
 
 def _reconstructions(page, model, figs):
@@ -280,8 +281,8 @@ def _reconstructions(page, model, figs):
     for r in runs:
         for part in ("amplitude", "phase"):
             m = r["metrics"][part]
-            rows.append(["%s: %s" % (r["label"], r["name"]), part, compare._fmt(m["mae"]),
-                         compare._fmt(m["pearson_r"]), compare._fmt(m["least_squares_scalar"])])
+            rows.append(["%s: %s" % (r["label"], r["name"]), part, compare.fmt(m["mae"]),
+                         compare.fmt(m["pearson_r"]), compare.fmt(m["least_squares_scalar"])])
     page.table(["run", "part", "MAE", "pearson_r", "least-squares scale"], rows)
     for r in runs:
         shape = r["arrays"]["amplitude"].shape if r["arrays"]["amplitude"] is not None else None
@@ -335,8 +336,8 @@ def _scale(page, model):
                 '<span class="badge ok">consistent</span>' if c["consistent"] else
                 '<span class="badge bad">MISMATCH</span>'))
     if model["two"]:
-        ma = compare._num(compare._get(model["runs"][0]["doc"], "intensity_scale", "model_exp_log_scale"))
-        mb = compare._num(compare._get(model["runs"][1]["doc"], "intensity_scale", "model_exp_log_scale"))
+        ma = fields.number(fields.get(model["runs"][0]["doc"], "intensity_scale", "model_exp_log_scale"))
+        mb = fields.number(fields.get(model["runs"][1]["doc"], "intensity_scale", "model_exp_log_scale"))
         if ma is not None and mb is not None and compare.rel_diff(ma, mb) > compare.CHECKLIST_TOLERANCE[
                 "intensity_scale"]:
             page.p('<span class="mismatch">Model exp(log_scale) differs between the runs: A %s vs B %s '
@@ -367,7 +368,7 @@ def _config(page, model):
         side_table(page, model, differing)
     if cfg["cfg_differences"]:
         page.add("<h3>params.cfg keys that differ</h3>")
-        page.table(["key", "A", "B"], [[d["key"], compare._fmt(d["a"]), compare._fmt(d["b"])]
+        page.table(["key", "A", "B"], [[d["key"], compare.fmt(d["a"]), compare.fmt(d["b"])]
                                        for d in cfg["cfg_differences"]], ["diff"] * len(cfg["cfg_differences"]))
     for lab, key in (("A", "cfg_only_in_a"), ("B", "cfg_only_in_b")):
         if cfg[key]:
@@ -389,10 +390,10 @@ def _sweeps(page, model, figs):
         rows = []
         for p in s["points"]:
             v = p["values"]
-            rows.append([p["label"], compare._fmt(p["nphotons"]), p["loss_fn"] or "—", p["status"],
-                         compare._fmt(v["amplitude_mae"]), compare._fmt(v["pearson_r"]),
-                         compare._fmt(v["least_squares_scalar"]), compare._fmt(v["intensity_scale_used"]),
-                         compare._fmt(v["model_exp_log_scale"]),
+            rows.append([p["label"], compare.fmt(p["nphotons"]), p["loss_fn"] or "—", p["status"],
+                         compare.fmt(v["amplitude_mae"]), compare.fmt(v["pearson_r"]),
+                         compare.fmt(v["least_squares_scalar"]), compare.fmt(v["intensity_scale_used"]),
+                         compare.fmt(v["model_exp_log_scale"]),
                          "telemetry" if p["from_telemetry"] else "sweep.json headline"])
         if rows:
             page.table(["point", "nphotons", "loss_fn", "status", "MAE", "pearson_r", "LS scale", "scale used",

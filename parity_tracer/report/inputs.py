@@ -18,7 +18,7 @@ import os
 import stat
 from pathlib import Path
 
-from parity_tracer import jsonio
+from parity_tracer import inputs, jsonio
 from parity_tracer.document import load as docread
 
 TELEMETRY = docread.TELEMETRY
@@ -75,32 +75,15 @@ def inside(root, rel):
 
 
 def read_bytes(path, limit):
-    """The bytes of a regular file (never through a symlink), at most ``limit`` of them; FileProblem otherwise."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    """The bytes of a regular file (never through a symlink), at most ``limit`` of them; FileProblem otherwise.
+
+    Read through the one safe reader (``parity_tracer.inputs``: O_NOFOLLOW, O_NONBLOCK, fstat, bounded)."""
     try:
-        fd = os.open(os.fspath(path), flags)
-    except OSError as exc:
-        raise FileProblem("%s: cannot open (%s)" % (path, exc.strerror or type(exc).__name__))
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise FileProblem("%s: not a regular file" % path)
-        if st.st_size > limit:
-            raise FileProblem("%s: %d bytes, more than the %d read" % (path, st.st_size, limit))
-        chunks, total = [], 0
-        while True:
-            block = os.read(fd, min(1 << 20, limit + 1 - total))
-            if not block:
-                break
-            chunks.append(block)
-            total += len(block)
-            if total > limit:
-                raise FileProblem("%s: grew beyond %d bytes while read" % (path, limit))
-        return b"".join(chunks)
+        return inputs.read_bytes(path, limit, follow=False)
+    except inputs.NotRegular as exc:
+        raise FileProblem("%s: %s" % (path, inputs.error_text(exc)))
     except OSError as exc:
         raise FileProblem("%s: cannot read (%s)" % (path, exc.strerror or type(exc).__name__))
-    finally:
-        os.close(fd)
 
 
 def read_json(path, limit=MAX_JSON_BYTES):

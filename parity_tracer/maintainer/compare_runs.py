@@ -9,8 +9,10 @@ REQUIRED items and every run found a partner, 1 otherwise, 2 for unusable input.
 
 from pathlib import Path
 
-from parity_tracer import compare, stagemap
+from parity_tracer import stagemap
 from parity_tracer.document import fields, segment
+from parity_tracer.maintainer import compare
+from parity_tracer.maintainer.compare import render_markdown
 
 FORMAT = "parity-tracer-compare-runs/1"
 
@@ -118,8 +120,7 @@ def render(result, markdown=False):
     out.append("## Summary: %d pair(s) by %s\n\n" % (len(result["pairs"]), result["pair_by"]) if markdown else
                "Summary: %d pair(s) by %s\n" % (len(result["pairs"]), result["pair_by"]))
     if markdown:
-        out.append("| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n")
-        out.extend("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |\n" for row in rows)
+        out.extend(line + "\n" for line in render_markdown.table(list(head), [[str(c) for c in r] for r in rows]))
     else:
         widths = [max(len(str(c)) for c in col) for col in zip(head, *rows)]
         for row in [head] + rows:

@@ -1,0 +1,1 @@
+"""The maintainer's offline tools: ``compare`` two telemetry documents, ``bundle`` a run (and ``verify`` one)."""
