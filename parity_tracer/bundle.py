@@ -43,7 +43,7 @@ from pathlib import Path
 
 from parity_tracer import inputs, jsonio, outputs
 from parity_tracer.document import fields, figures, load as docread
-from parity_tracer.stagemap import REQUIRED_STAGES
+from parity_tracer.profiles.ptychopinn.stagemap import REQUIRED_STAGES
 
 TELEMETRY = "parity_telemetry.json"
 CHECKSUMS = "checksums.txt"

@@ -51,7 +51,8 @@ import math
 import os
 import sys
 
-from parity_tracer import jsonio, outputs, stagemap
+from parity_tracer import jsonio, outputs
+from parity_tracer.profiles.ptychopinn import stagemap
 from parity_tracer.document import fields, load as docread
 
 REPORT_FORMAT = "parity-tracer-compare/1"

@@ -9,7 +9,8 @@ REQUIRED items and every run found a partner, 1 otherwise, 2 for unusable input.
 
 from pathlib import Path
 
-from parity_tracer import compare, stagemap
+from parity_tracer import compare
+from parity_tracer.profiles.ptychopinn import stagemap
 from parity_tracer.document import fields, segment
 
 FORMAT = "parity-tracer-compare-runs/1"

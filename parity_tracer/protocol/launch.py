@@ -1,7 +1,7 @@
 """Inside the traced child: run the launch steps the parent wrote (``python -m parity_tracer run ... -m
 parity_tracer.protocol.launch SPEC.json``).
 
-The steps come from ``profiles/ptychopinn_protocol.plan`` and call the branch's own functions; this module only
+The steps come from ``profiles/ptychopinn/protocol.plan`` and call the branch's own functions; this module only
 interprets them. Exceptions of the pipeline propagate unchanged (the runner prints the traceback and exits 1, the
 parent keeps it in the delivery's log). The step that writes ``raw_data.npz`` after the pipeline never fails the
 run: a problem there is written down and the delivery lists it as a deviation.
@@ -45,8 +45,10 @@ def _probe_from_npz(path):
     with np.load(path, allow_pickle=False) as z:
         guess = np.asarray(z["probeGuess"])
     try:
-        from parity_tracer.profiles import ptychopinn
-        ptychopinn.note_probe_origin("npz_loaded", path)
+        from parity_tracer import agent
+        active = agent.current()
+        if active is not None and hasattr(active.profile, "note_probe_origin"):
+            active.profile.note_probe_origin("npz_loaded", path)
     except Exception:
         pass
     importlib.import_module("ptycho.probe").set_probe_guess(None, guess)
@@ -61,7 +63,7 @@ def _grid_raw_data(args, spec):
     """raw_data.npz (RawData's format) from the captured train simulation; problems are written, never raised."""
     import numpy as np
     from parity_tracer import outputs
-    from parity_tracer.profiles import ptychopinn_protocol as proto
+    from parity_tracer.profiles.ptychopinn import protocol as proto
     payload = spec["payload_dir"]
     outputs.makedirs(payload)
     captured_path = os.path.join(spec["trace_dir"], "arrays", "raw_data.npz")
