@@ -42,8 +42,9 @@ def _value(v, results):
 
 def _probe_from_npz(path):
     import numpy as np
+    from parity_tracer.profiles.ptychopinn import names
     with np.load(path, allow_pickle=False) as z:
-        guess = np.asarray(z["probeGuess"])
+        guess = np.asarray(z[names.PROBE_GUESS])
     try:
         from parity_tracer import agent
         active = agent.current()
@@ -51,7 +52,7 @@ def _probe_from_npz(path):
             active.profile.note_probe_origin("npz_loaded", path)
     except Exception:
         pass
-    importlib.import_module("ptycho.probe").set_probe_guess(None, guess)
+    importlib.import_module(names.PROBE).set_probe_guess(None, guess)
 
 
 def _write_json(path, data):
@@ -70,8 +71,8 @@ def _grid_raw_data(args, spec):
     try:
         with np.load(captured_path, allow_pickle=False) as z:
             captured = {k: z[k] for k in z.files}
-        cfg = vars(importlib.import_module("ptycho.params")).get("cfg", {})
-        arrays, notes = proto.grid_raw_data(captured, cfg, importlib.import_module("ptycho.diffsim"),
+        cfg = vars(importlib.import_module(proto.names.PARAMS)).get(proto.names.CFG_DICT, {})
+        arrays, notes = proto.grid_raw_data(captured, cfg, importlib.import_module(proto.names.DIFFSIM),
                                             args["size"], args["outer_offset"], args["nimgs"])
         outputs.replace(os.path.join(payload, RESULT_FILE), lambda fh: np.savez(fh, **arrays))
         _write_json(os.path.join(payload, NOTES_FILE), {"ok": True, "notes": notes,
@@ -85,7 +86,8 @@ def run(spec):
     for step in spec["steps"]:
         kind = step[0]
         if kind == "cfg":
-            importlib.import_module("ptycho.params").cfg.update(step[1])
+            from parity_tracer.profiles.ptychopinn import names
+            vars(importlib.import_module(names.PARAMS))[names.CFG_DICT].update(step[1])
         elif kind == "tf_seed":
             importlib.import_module("tensorflow").random.set_seed(int(step[1]))
         elif kind == "call":
