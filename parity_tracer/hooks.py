@@ -72,7 +72,10 @@ class Patcher:
                         if owner.get(key) is wrapped:
                             owner[key] = original
                     elif vars(owner).get(key) is wrapped:   # a module or class (its vars() is read-only)
-                        setattr(owner, key, original)
+                        if original is _MISSING:
+                            delattr(owner, key)
+                        else:
+                            setattr(owner, key, original)
                 except Exception as exc:
                     self.recorder.failed("hook", key, exc)
             unregister_hooks(self._hooks)
@@ -115,8 +118,10 @@ class Patcher:
             return  # patched already (a second hook firing, or a re-export)
         wrapped = TracedFunction(original, make_wrapper(p, self.recorder), p)
         self.recorder.register_original(p, _callable_of(original))
+        # a method inherited from a base class is patched on the class named; uninstall then deletes it there
+        own = not inspect.isclass(parent) or attr in vars(parent)
         setattr(parent, attr, wrapped)
-        self._replaced.append((parent, attr, wrapped, original))
+        self._replaced.append((parent, attr, wrapped, original if own else _MISSING))
         status = {"import": "patched", "reload": "repatched"}.get(reason, "patched")
         self._report(p, module.__name__, status, None)
 

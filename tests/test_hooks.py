@@ -150,3 +150,13 @@ def test_a_new_patcher_after_uninstall_patches_the_same_module_again(pkg):
     assert isinstance(core.f, wrapper.TracedFunction)
     core.f(1)
     assert SEEN == [pkg + ".core::f"] and (pkg + ".core::f", "patched") in _statuses(sink)
+
+
+def test_uninstall_of_an_inherited_method_leaves_the_base_class_as_it_was(pkg):
+    core = importlib.import_module(pkg + ".core")
+    core.D = type("D", (core.C,), {})
+    _, patcher = _install([point(pkg + ".core", "D.m")])
+    assert isinstance(vars(core.D)["m"], wrapper.TracedFunction) and not isinstance(vars(core.C)["m"],
+                                                                                   wrapper.TracedFunction)
+    patcher.uninstall()
+    assert "m" not in vars(core.D) and core.D().m() == 1
