@@ -11,8 +11,6 @@
 import ast
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -216,7 +214,6 @@ def test_in_process_modules_never_import_the_offline_half():
 
 
 TRACED_PROGRAM = r"""
-import sys
 from parity_tracer import agent
 from parity_tracer.settings import Settings
 active = agent.activate(Settings(out_dir=sys.argv[1], reduce_at_exit=False, strict=True))

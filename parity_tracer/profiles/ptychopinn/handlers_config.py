@@ -4,7 +4,7 @@ the seeds, wherever they are set."""
 import math
 
 from parity_tracer.profiles.ptychopinn import names, state as st
-from parity_tracer.profiles.ptychopinn.state import UNSET, cfg_snapshot, scalar, summarize_value
+from parity_tracer.profiles.ptychopinn.state import UNSET, scalar, summarize_value
 
 
 def after_calculate_intensity_scale(call):
@@ -41,7 +41,7 @@ def watch_intensity_scale(state):
 
 def after_update_legacy_dict(call):
     obj = call.arg("dataclass_obj", 1)
-    call.emit("config", when="update_legacy_dict", cfg=cfg_snapshot(st.of(call)), dataclass=_dataclass_summary(obj))
+    call.emit("config", when="update_legacy_dict", cfg=st.cfg_snapshot(st.of(call)), dataclass=_dataclass_summary(obj))
 
 
 def _dataclass_summary(obj, depth=0):
@@ -95,5 +95,5 @@ def at_exit(state, agent):
     """The cfg as the program leaves it, and the model's scale then."""
     if state.module(names.PARAMS) is None:
         return
-    agent.emit("config", when="exit", cfg=cfg_snapshot(state), dataclass=None, context=[], call_id=None)
+    agent.emit("config", when="exit", cfg=st.cfg_snapshot(state), dataclass=None, context=[], call_id=None)
     emit_model_log_scale(state, lambda kind, **f: agent.emit(kind, context=[], call_id=None, **f), "exit")

@@ -5,8 +5,7 @@ import os
 
 import numpy as np
 
-from parity_tracer.profiles.ptychopinn import names, state as st
-from parity_tracer.profiles.ptychopinn.artifacts import save_ground_truth, save_raw_data
+from parity_tracer.profiles.ptychopinn import artifacts, names, state as st
 from parity_tracer.profiles.ptychopinn.state import as_array, first, meta, scalar
 
 GRID_GROUPED_NOTE = "grid 'lines' path: the simulator emits grouped, channel-format diffraction directly"
@@ -37,7 +36,7 @@ def after_mk_simdata(call):
                   detail={"role": role})
     if role == "train":
         coords = first(result, 6)
-        save_raw_data(state, call, {"diffraction": X, "Y_I": first(result, 1), "Y_phi": first(result, 2),
+        artifacts.save_raw_data(state, call, {"diffraction": X, "Y_I": first(result, 1), "Y_phi": first(result, 2),
                                     "object": first(result, 4), "probe": state.cfg().get(names.CFG.probe),
                                     "coords_nominal": first(coords, 0), "coords_true": first(coords, 1),
                                     "intensity_scale": scale, "norm_Y_I": first(result, 5)})
@@ -74,10 +73,10 @@ def after_raw_data(call):
     else:
         call.emit("dataset", type="simulated", path=None, checksum=None, source=call.source,
                   chain="RawData.from_simulation: patches of objectGuess illuminated by probeGuess")
-        save_raw_data(state, call, {k: fields.get(k) for k in names.RAW_DATA_FIELDS})
+        artifacts.save_raw_data(state, call, {k: fields.get(k) for k in names.RAW_DATA_FIELDS})
         obj = call.arg(names.OBJECT_GUESS, 3)
         if obj is not None:
-            save_ground_truth(state, obj, call.source)
+            artifacts.save_ground_truth(state, obj, call.source)
 
 
 # -- grouping, normalization, container -------------------------------------------------------------------------
@@ -136,7 +135,7 @@ def after_generate_data(call):
                    note=GRID_NORMALIZED_NOTE)
     gt = first(result, 6)
     if gt is not None:
-        save_ground_truth(state, gt, call.source)
+        artifacts.save_ground_truth(state, gt, call.source)
 
 
 def after_container_init(call):

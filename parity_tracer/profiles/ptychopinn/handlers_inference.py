@@ -5,8 +5,7 @@ import os
 
 import numpy as np
 
-from parity_tracer.profiles.ptychopinn import names, state as st
-from parity_tracer.profiles.ptychopinn.artifacts import save_array, save_ground_truth
+from parity_tracer.profiles.ptychopinn import artifacts, names, state as st
 from parity_tracer.profiles.ptychopinn.state import as_array, count, gridsize, meta, scalar
 
 RAW_PREDICTION_NOTE = "model output patches before stitching"
@@ -72,9 +71,9 @@ def _inference(state, call, stitched, m, part, norm_Y_I=None):
     artifacts = {}
     if amp is not None:
         call.stage("inference_prediction", amp, metadata=m, note="amplitude of the stitched object (%s)" % part)
-        artifacts["amplitude_npy"] = save_array(state, "amplitude", np.squeeze(amp), call.source)
+        artifacts["amplitude_npy"] = artifacts.save_array(state, "amplitude", np.squeeze(amp), call.source)
     if phase is not None:
-        artifacts["phase_npy"] = save_array(state, "phase", np.squeeze(phase), call.source)
+        artifacts["phase_npy"] = artifacts.save_array(state, "phase", np.squeeze(phase), call.source)
     call.emit("inference", source=call.source, part=part, stitched_shape=squeezed[-2:],
               amplitude=call.recorder.summarize(amp, call) if amp is not None else None,
               phase=call.recorder.summarize(phase, call) if phase is not None else None,
@@ -87,4 +86,4 @@ def after_simulate_grid_data(call):
     test = result.get("test") if isinstance(result, dict) else None
     gt = test.get("YY_ground_truth") if isinstance(test, dict) else None
     if gt is not None:
-        save_ground_truth(st.of(call), gt, call.source)
+        artifacts.save_ground_truth(st.of(call), gt, call.source)

@@ -4,8 +4,7 @@ import os
 
 import numpy as np
 
-from parity_tracer.profiles.ptychopinn import names, state as st
-from parity_tracer.profiles.ptychopinn.artifacts import save_array
+from parity_tracer.profiles.ptychopinn import artifacts, names, state as st
 from parity_tracer.profiles.ptychopinn.state import as_array, summarize_value
 
 # The spec names ``make_probe`` / ``normalize_probe_guess``; neither exists in either branch (target-api §0.6).
@@ -96,7 +95,7 @@ def _save_probe(state, call, phase, value):
     arr = as_array(value)
     if arr is None or arr.size > PROBE_ARRAY_MAX_ELEMENTS:
         return None
-    return save_array(state, "probe_" + phase, arr, call.source, tag=call.call_id, call_id=call.call_id)
+    return artifacts.save_array(state, "probe_" + phase, arr, call.source, tag=call.call_id, call_id=call.call_id)
 
 
 def after_probe_loaded(call):

@@ -4,13 +4,13 @@ import math
 import os
 
 from parity_tracer.profiles.ptychopinn import names, state as st
-from parity_tracer.profiles.ptychopinn.state import cfg_snapshot, first, meta
+from parity_tracer.profiles.ptychopinn.state import first, meta
 
 LABELS_NOTE = "whole-array statistics of the labels passed to fit (the spec says first batch)"
 
 
 def before_model_train(call):
-    call.emit("config", when="training_start", cfg=cfg_snapshot(st.of(call)), dataclass=None)
+    call.emit("config", when="training_start", cfg=st.cfg_snapshot(st.of(call)), dataclass=None)
 
 
 def after_prepare_inputs(call):
