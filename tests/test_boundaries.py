@@ -214,6 +214,7 @@ def test_in_process_modules_never_import_the_offline_half():
 
 
 TRACED_PROGRAM = r"""
+import sys
 from parity_tracer import agent
 from parity_tracer.settings import Settings
 active = agent.activate(Settings(out_dir=sys.argv[1], reduce_at_exit=False, strict=True))
