@@ -23,6 +23,7 @@ from parity_tracer.sink import Sink, header_fields
 from parity_tracer.targets import allowed_handler_modules, with_prefix  # noqa: F401  (cli uses it from here)
 
 ROOT_PID_ENV = ENV_PREFIX + "ROOT_PID"
+RUN_ENV = (ROOT_PID_ENV, RUN_ID_ENV, ENV_PREFIX + "OUT")    # what activate sets for child processes
 GIT_JOIN_TIMEOUT = 2.0     # the most the exit waits for the git provenance still being read
 
 _agent = None     # the one active agent of this process (activate sets it, deactivate clears it)
@@ -43,6 +44,7 @@ class Agent:
         self._origin_seen = False
         self._git_thread = None
         self._import_hooks = []       # (module, hook) registered by on_import
+        self.environ_before = {}      # RUN_ENV as it was before activate: deactivate puts it back
         self.active = True
 
     def emit(self, kind, **fields):
@@ -126,6 +128,12 @@ class Agent:
             self.recorder.observers[:] = []
             self.recorder.handler_state = None
             self.exit_hooks[:] = []
+            if os.getpid() == self.pid:
+                for key, value in self.environ_before.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
             if _agent is self:
                 _agent = None
 
@@ -243,6 +251,7 @@ def activate(settings=None, argv=None):
     if _agent is not None:
         return _agent
     settings = settings or Settings.from_env()
+    environ_before = {key: os.environ.get(key) for key in RUN_ENV}
     try:
         faults.check("activation")
         if not settings.out_dir:
@@ -266,6 +275,7 @@ def activate(settings=None, argv=None):
         recorder = Recorder(sink, strict=settings.strict)
         patcher = Patcher(points, recorder, sink.write)
         agent = Agent(settings, sink, recorder, patcher, profile)
+        agent.environ_before = environ_before
         profile.setup(agent)
         agent.on_import("multiprocessing.util", _watch_multiprocessing)
         wrapper.set_enabled(True)

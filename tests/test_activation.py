@@ -111,6 +111,7 @@ def test_deactivate_is_the_mirror_of_activate(tmp_path, monkeypatch):
             assert isinstance(work.double, wrapper.TracedFunction) and work.double(n) == 2 * n
             active.deactivate()
             assert agent.current() is None and work.double is original and importlib.reload is reload
+            assert not [k for k in os.environ if k.startswith("PARITY_TRACER")]      # the run's variables too
             assert work.double(5) == 10 and not wrapper.is_enabled()
             outs.append(active.out_dir)
             sys.modules.pop("da_work")
@@ -120,5 +121,3 @@ def test_deactivate_is_the_mirror_of_activate(tmp_path, monkeypatch):
             assert [e["stats"]["max"] for e in kinds(events, "stage")] == [2.0 * n]   # nothing after deactivate
     finally:
         agent.deactivate()
-        for key in [k for k in os.environ if k.startswith("PARITY_TRACER")]:
-            del os.environ[key]          # what activate set for child processes (monkeypatch restores the rest)
