@@ -68,17 +68,17 @@ def _inference(state, call, stitched, m, part, norm_Y_I=None):
         amp = arr
     shape = [int(s) for s in arr.shape]
     squeezed = [s for s in shape if s != 1] or shape[-2:]
-    artifacts = {}
+    saved = {}
     if amp is not None:
         call.stage("inference_prediction", amp, metadata=m, note="amplitude of the stitched object (%s)" % part)
-        artifacts["amplitude_npy"] = artifacts.save_array(state, "amplitude", np.squeeze(amp), call.source)
+        saved["amplitude_npy"] = artifacts.save_array(state, "amplitude", np.squeeze(amp), call.source)
     if phase is not None:
-        artifacts["phase_npy"] = artifacts.save_array(state, "phase", np.squeeze(phase), call.source)
+        saved["phase_npy"] = artifacts.save_array(state, "phase", np.squeeze(phase), call.source)
     call.emit("inference", source=call.source, part=part, stitched_shape=squeezed[-2:],
               amplitude=call.recorder.summarize(amp, call) if amp is not None else None,
               phase=call.recorder.summarize(phase, call) if phase is not None else None,
               group_limit=m.get("group_limit"), predictions=m.get("predictions"), norm_Y_I=norm_Y_I,
-              artifacts={k: os.path.relpath(v, state.agent.out_dir) for k, v in artifacts.items() if v})
+              artifacts={k: os.path.relpath(v, state.agent.out_dir) for k, v in saved.items() if v})
 
 
 def after_simulate_grid_data(call):
