@@ -23,7 +23,7 @@ _t0 = time.perf_counter()
 from parity_tracer.document import (artifacts, comparison, figures, inference, provenance, reduce as reducer,  # noqa: E402,F401
                                     streams, training, validate)  # (normally imported at exit)
 IMPORT_REDUCE = time.perf_counter() - _t0
-from parity_tracer.profiles.ptychopinn import artifacts, handlers_config, state  # noqa: E402
+from parity_tracer.profiles.ptychopinn import artifacts as profile_artifacts, handlers_config, state  # noqa: E402
 from parity_tracer.settings import Settings  # noqa: E402
 
 # (row label, owner, attribute, indent): owner is a module or a class
@@ -34,7 +34,7 @@ TIMED = [
     ("in run: handlers after the call", capture.Recorder, "end", 0),
     ("statistics (stats.summarize, cache misses)", stats, "summarize", 1),
     ("cfg snapshots", state, "cfg_snapshot", 1),
-    ("saving .npy arrays", artifacts, "save_array", 1),
+    ("saving .npy arrays", profile_artifacts, "save_array", 1),
     ("sha256 of data files", state, "sha256", 1),
     ("stream writes (Sink.write)", sink.Sink, "write", 1),
     ("exit: Agent.shutdown", agent.Agent, "shutdown", 0),

@@ -25,10 +25,9 @@ STANDIN_TREE = PACKAGE / "demo" / "standin"          # a stand-in of PtychoPINN 
 
 # -- 1. PtychoPINN knowledge -------------------------------------------------------------------------------------
 
-# Knowledge moved into the profile package by the document (reduce) and maintainer (compare, bundle) work of the
-# same issue lands when those branches merge; until then these files still hold theirs.
-PENDING = {"reduce.py": "reduce's formulas and cfg keys move to profiles/ptychopinn/document.py (issue 12, B)",
-           "compare.py": "compare's raw-prediction / norm_Y_I / configuration fields move to "
+# Knowledge moved into the profile package by the maintainer (compare, bundle) and CLI (protocol) work of the same
+# issue lands when those branches merge; until then these files still hold theirs.
+PENDING = {"compare.py": "compare's raw-prediction / norm_Y_I / configuration fields move to "
                          "profiles/ptychopinn/maintainer.py (issue 12, D)",
            "bundle.py": "bundle's RawData field names move to profiles/ptychopinn/maintainer.py (issue 12, D)",
            "command.py": "dose-experiments' checkout layout, NPZ keys and step rendering belong with "
@@ -51,7 +50,7 @@ def _schema_words():
         elif isinstance(o, list):
             for x in o:
                 walk(x)
-    for path in (PACKAGE / "schema").glob("*.json"):
+    for path in PACKAGE.rglob("*.schema.json"):
         walk(json.loads(path.read_text()))
     return words
 
@@ -163,9 +162,9 @@ IN_PROCESS = ["agent", "runner", "targets", "hooks", "wrapper", "capture", "sink
               "profiles.ptychopinn.state", "profiles.ptychopinn.artifacts", "profiles.ptychopinn.handlers_data",
               "profiles.ptychopinn.handlers_probe", "profiles.ptychopinn.handlers_config",
               "profiles.ptychopinn.handlers_training", "profiles.ptychopinn.handlers_inference"]
-OFFLINE = ["document", "maintainer", "report", "protocol", "reduce", "compare", "compare_runs", "bundle", "segment",
-           "validate", "figures", "docread", "profiles.ptychopinn.stagemap", "profiles.ptychopinn.protocol",
-           "profiles.ptychopinn.document", "profiles.ptychopinn.maintainer"]
+OFFLINE = ["document", "maintainer", "report", "protocol", "compare", "compare_runs", "bundle",
+           "profiles.ptychopinn.stagemap", "profiles.ptychopinn.protocol", "profiles.ptychopinn.document",
+           "profiles.ptychopinn.maintainer"]
 # the one allowed crossing: the reduce at exit, imported lazily inside this function of agent.py
 REDUCE_AT_EXIT = ("agent", "_reduce_at_exit")
 
