@@ -23,7 +23,7 @@ _t0 = time.perf_counter()
 from parity_tracer.document import (artifacts, comparison, figures, inference, provenance, reduce as reducer,  # noqa: E402,F401
                                     streams, training, validate)  # (normally imported at exit)
 IMPORT_REDUCE = time.perf_counter() - _t0
-from parity_tracer.profiles import ptychopinn  # noqa: E402
+from parity_tracer.profiles.ptychopinn import artifacts as profile_artifacts, handlers_config, state  # noqa: E402
 from parity_tracer.settings import Settings  # noqa: E402
 
 # (row label, owner, attribute, indent): owner is a module or a class
@@ -33,12 +33,12 @@ TIMED = [
     ("in run: handlers before the call", capture.Recorder, "begin", 0),
     ("in run: handlers after the call", capture.Recorder, "end", 0),
     ("statistics (stats.summarize, cache misses)", stats, "summarize", 1),
-    ("cfg snapshots", ptychopinn, "cfg_snapshot", 1),
-    ("saving .npy arrays", ptychopinn, "_save_array", 1),
-    ("sha256 of data files", ptychopinn, "_sha256", 1),
+    ("cfg snapshots", state, "cfg_snapshot", 1),
+    ("saving .npy arrays", profile_artifacts, "save_array", 1),
+    ("sha256 of data files", state, "sha256", 1),
     ("stream writes (Sink.write)", sink.Sink, "write", 1),
     ("exit: Agent.shutdown", agent.Agent, "shutdown", 0),
-    ("exit hooks (cfg snapshot, log_scale)", ptychopinn, "_at_exit", 1),
+    ("exit hooks (cfg snapshot, log_scale)", handlers_config, "at_exit", 1),
     ("reduce at exit", agent, "_reduce_at_exit", 1),
     ("read streams", streams, "read_streams", 2),
     ("git provenance", provenance, "git_state", 2),

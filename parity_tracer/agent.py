@@ -2,31 +2,31 @@
 
 ``activate`` runs at most once per process. If anything in it fails, one line goes to stderr and the program
 runs untraced. At exit the footer is written and the root process (not its children) reduces the streams to
-the telemetry document and prints one summary line on stderr.
+the telemetry document and prints one summary line on stderr. ``deactivate`` is its mirror (OpenTelemetry's
+instrument / uninstrument): the footer now, the patches and hooks taken back, and the process free to
+activate again.
 """
 
 import atexit
-import importlib
 import os
 import sys
 import threading
 import time
 import uuid
 
-import wrapt
-
-from parity_tracer import faults, outputs, wrapper
+from parity_tracer import faults, outputs, profiles, wrapper
 from parity_tracer.capture import Recorder
 from parity_tracer.cli import say as _say
-from parity_tracer.hooks import Patcher
+from parity_tracer.hooks import Patcher, register_hook, unregister_hooks
 from parity_tracer.settings import ENV_PREFIX, RUN_ID_ENV, Settings, default_out_dir
 from parity_tracer.sink import Sink, header_fields
-from parity_tracer.targets import load_targets_file, with_prefix
+from parity_tracer.targets import allowed_handler_modules, with_prefix  # noqa: F401  (cli uses it from here)
 
 ROOT_PID_ENV = ENV_PREFIX + "ROOT_PID"
+RUN_ENV = (ROOT_PID_ENV, RUN_ID_ENV, ENV_PREFIX + "OUT")    # what activate sets for child processes
 GIT_JOIN_TIMEOUT = 2.0     # the most the exit waits for the git provenance still being read
 
-_agent = None
+_agent = None     # the one active agent of this process (activate sets it, deactivate clears it)
 
 
 class Agent:
@@ -43,15 +43,18 @@ class Agent:
         self._shut = False
         self._origin_seen = False
         self._git_thread = None
+        self._import_hooks = []       # (module, hook) registered by on_import
+        self.environ_before = {}      # RUN_ENV as it was before activate: deactivate puts it back
+        self.active = True
 
     def emit(self, kind, **fields):
         self.sink.write(kind, fields)
 
     def module_name(self, canonical):
-        """The real name of a profile module (``ptycho.x``) under the configured module prefix."""
-        root = getattr(self.profile, "ROOT", "ptycho")
+        """The real name of a module of the profile's package under the configured module prefix."""
+        root = self.profile.root
         prefix = self.settings.module_prefix
-        if prefix and (canonical == root or canonical.startswith(root + ".")):
+        if prefix and root and (canonical == root or canonical.startswith(root + ".")):
             return prefix + canonical[len(root):]
         return canonical
 
@@ -60,6 +63,8 @@ class Agent:
         name = self.module_name(canonical_module)
 
         def hook(module):
+            if not self.active:
+                return        # deactivated: wrapt could not forget this hook
             try:
                 with wrapper.busy():
                     fn(self, module)
@@ -71,7 +76,7 @@ class Agent:
 
         try:
             faults.check("hook")
-            wrapt.register_post_import_hook(hook, name)
+            register_hook(self._import_hooks, name, hook)
         except Exception as exc:
             self.recorder.failed("hook", name, exc)
 
@@ -105,7 +110,34 @@ class Agent:
     def is_root(self):
         return os.environ.get(ROOT_PID_ENV) == str(os.getpid())
 
-    def shutdown(self):
+    def deactivate(self, reduce=False):
+        """Stop tracing in this process, the mirror of ``activate``: the exit work now (exit hooks, footer; the
+        reduce only when asked), every patch and hook taken back, the profile torn down, and ``activate`` free to
+        start again. Never raises."""
+        global _agent
+        try:
+            self.shutdown(reduce=reduce)
+        finally:
+            self.active = False
+            for step in (lambda: atexit.unregister(self.shutdown), self.patcher.uninstall,
+                         lambda: unregister_hooks(self._import_hooks), self.profile.teardown):
+                try:
+                    step()
+                except Exception:
+                    pass
+            self.recorder.observers[:] = []
+            self.recorder.handler_state = None
+            self.exit_hooks[:] = []
+            if os.getpid() == self.pid:
+                for key, value in self.environ_before.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+            if _agent is self:
+                _agent = None
+
+    def shutdown(self, reduce=True):
         """Exit hooks, footer, then (root process only) reduce. Never raises."""
         if self._shut:
             return
@@ -130,23 +162,11 @@ class Agent:
                 self.sink.close({"errors": errors, "patches": self.patcher.summary()})
             except Exception:
                 pass
-            if forked or not self.is_root() or not self.settings.reduce_at_exit:
+            if forked or not reduce or not self.is_root() or not self.settings.reduce_at_exit:
                 return
             line = _bounded_reduce_at_exit(self.out_dir, self.settings, sum(errors.values()), self.run_id)
             if line:
                 _say(line)
-
-
-def _after_fork_in_child():
-    # Runs in every forked child (no logging, no imports here: ddtrace PR #18900). Locks another thread may
-    # have held at fork time are replaced; error counts start from zero (the parent's footer reports its own).
-    agent = _agent
-    if agent is None:
-        return
-    agent.recorder.errors = {}
-    agent.recorder._lock = threading.Lock()
-    agent.recorder.summaries._lock = threading.Lock()
-    agent.patcher._lock = threading.RLock()
 
 
 def _watch_multiprocessing(agent, util):
@@ -157,6 +177,8 @@ def _watch_multiprocessing(agent, util):
 
 
 def _register_child_footer(agent):
+    if not agent.active:
+        return
     try:
         util = sys.modules.get("multiprocessing.util")
         if util is not None:
@@ -209,17 +231,13 @@ def _reduce_at_exit(out_dir, settings, n_errors, run_id=None):
 
 
 def load_points(settings):
-    """The capture points: a targets file when given, else the profile's; re-rooted for a module prefix."""
-    profile = importlib.import_module("parity_tracer.profiles." + settings.profile)
-    points = load_targets_file(settings.targets, allowed_modules=allowed_handler_modules(settings)) \
-        if settings.targets else list(profile.capture_points())
-    if settings.module_prefix:
-        points = with_prefix(points, settings.module_prefix, getattr(profile, "ROOT", "ptycho"))
+    """The profile and its capture points (a ``--targets`` file's through the generic profile), re-rooted for a
+    module prefix."""
+    profile = profiles.for_settings(settings)
+    points = list(profile.points(settings))
+    if settings.module_prefix and profile.root:
+        points = with_prefix(points, settings.module_prefix, profile.root)
     return profile, points
-
-
-def allowed_handler_modules(settings):
-    return [m.strip() for m in (settings.allow_handler_modules or "").split(",") if m.strip()]
 
 
 def new_run_id():
@@ -233,6 +251,7 @@ def activate(settings=None, argv=None):
     if _agent is not None:
         return _agent
     settings = settings or Settings.from_env()
+    environ_before = {key: os.environ.get(key) for key in RUN_ENV}
     try:
         faults.check("activation")
         if not settings.out_dir:
@@ -251,20 +270,17 @@ def activate(settings=None, argv=None):
         else:
             profile, points = load_points(settings)
         os.environ[ENV_PREFIX + "OUT"] = settings.out_dir
-        sink = Sink(settings.out_dir, header_fields(settings, sys.argv if argv is None else argv))
+        sink = Sink(settings.out_dir, header_fields(settings, sys.argv if argv is None else argv, profile.name))
         sink.open()
         recorder = Recorder(sink, strict=settings.strict)
         patcher = Patcher(points, recorder, sink.write)
         agent = Agent(settings, sink, recorder, patcher, profile)
-        setup = getattr(profile, "setup", None)
-        if setup is not None:
-            setup(agent)
+        agent.environ_before = environ_before
+        profile.setup(agent)
         agent.on_import("multiprocessing.util", _watch_multiprocessing)
         wrapper.set_enabled(True)
         patcher.install()
         atexit.register(agent.shutdown)
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=_after_fork_in_child)
     except Exception as exc:
         wrapper.set_enabled(False)
         _say("parity_tracer: tracing disabled, activation failed (%s: %s)" % (type(exc).__name__, exc))
@@ -277,3 +293,10 @@ def activate(settings=None, argv=None):
 
 def current():
     return _agent
+
+
+def deactivate(reduce=False):
+    """Stop tracing in this process (see ``Agent.deactivate``); nothing when it is not traced."""
+    agent = _agent
+    if agent is not None:
+        agent.deactivate(reduce=reduce)

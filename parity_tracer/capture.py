@@ -11,7 +11,7 @@ import os
 import threading
 import traceback
 
-from parity_tracer import faults, wrapper
+from parity_tracer import faults, forksafe, wrapper
 from parity_tracer.statcache import SummaryCache
 from parity_tracer.targets import resolve_handler
 
@@ -108,6 +108,26 @@ class Recorder:
         self.summaries = SummaryCache()
         # callables ``observer(call, phase)`` run as every traced call begins and ends (e.g. watching a dict)
         self.observers = []
+        self.handler_state = None     # the active profile's state, for its handlers
+        self._handlers = {}           # "module:function" -> the handler, resolved once
+        _LIVE.add(self)
+
+    def _after_fork(self):
+        # in a forked child: another thread may have held the lock; the errors were the parent's (its footer has them)
+        self._lock = threading.Lock()
+        self.errors = {}
+
+    def bind_handler(self, ref, fn):
+        """Run ``fn`` for the handler ``ref`` instead of importing it (a handler owned by an object)."""
+        self._handlers[ref] = fn
+
+    def handler(self, ref):
+        if not ref:
+            return None
+        fn = self._handlers.get(ref)
+        if fn is None:
+            fn = self._handlers[ref] = resolve_handler(ref)
+        return fn
 
     # -- bookkeeping ---------------------------------------------------------------------------------------
     def register_original(self, point, original):
@@ -145,7 +165,7 @@ class Recorder:
         try:
             self._observe(call, "begin")
             try:
-                before = resolve_handler(point.before)
+                before = self.handler(point.before)
                 if before is not None:
                     before(call)
             except BaseException as exc:
@@ -165,7 +185,7 @@ class Recorder:
         try:
             if exc is None and call.point.after:
                 try:
-                    after = resolve_handler(call.point.after)
+                    after = self.handler(call.point.after)
                     if after is not None:
                         after(call)
                 except BaseException as err:
@@ -199,6 +219,9 @@ class Recorder:
 
     def emit(self, kind, fields):
         self.sink.write(kind, fields)
+
+
+_LIVE = forksafe.Instances(Recorder._after_fork)
 
 
 def _short(exc):

@@ -1,5 +1,5 @@
 """When to patch: in the defining module's post-import hook, at once for modules already imported, and again
-after ``importlib.reload``.
+after ``importlib.reload``; and how to take it all back (``Patcher.uninstall``).
 
 Patching inside the defining module's hook runs before any importer's ``from x import f`` binds, so those
 aliases get the wrapper too. Attribute lookups go through ``__dict__`` (never ``getattr`` on a module), so a lazy
@@ -12,24 +12,17 @@ import threading
 
 import wrapt
 
-from parity_tracer import faults
+from parity_tracer import faults, forksafe
 from parity_tracer.targets import CapturePoint, point as make_point
 from parity_tracer.wrapper import TracedFunction, make_wrapper
 
 _MISSING = object()
 
 # ``importlib.reload`` rebinds module attributes to fresh, unwrapped functions and post-import hooks do not fire
-# again; patching ``reload`` itself (through the same safe wrapper) lets us re-apply the module's patches.
-RELOAD_POINT = make_point("importlib", "reload", after="parity_tracer.hooks:after_reload",
-                          name="importlib::reload")
-
-_active_patcher = None
-
-
-def after_reload(call):
-    module = call.result
-    if _active_patcher is not None and module is not None:
-        _active_patcher.patch_module(module, reason="reload")
+# again; patching ``reload`` itself (through the same safe wrapper) lets us re-apply the module's patches. Its
+# handler is each patcher's own (bound in its recorder), never looked up by name.
+RELOAD_HANDLER = "parity_tracer.hooks:reload"
+RELOAD_POINT = make_point("importlib", "reload", after=RELOAD_HANDLER, name="importlib::reload")
 
 
 class Patcher:
@@ -40,17 +33,24 @@ class Patcher:
         for p in list(points) + [RELOAD_POINT]:
             self.by_module.setdefault(p.module, []).append(p)
         self.status = {}                      # canonical -> status
+        self.installed = False
+        self._replaced = []                   # (namespace, key, wrapper, original): what uninstall puts back
+        self._hooks = []                      # (module name, hook) registered with wrapt
         self._lock = threading.RLock()
+        recorder.bind_handler(RELOAD_HANDLER, self._after_reload)
+        _LIVE.add(self)
+
+    def _after_fork(self):
+        self._lock = threading.RLock()        # another thread may have held it at fork time
 
     def install(self):
         """Register a post-import hook per module; modules already imported are patched at once."""
-        global _active_patcher
-        _active_patcher = self
+        self.installed = True
         already = [name for name in self.by_module if name in sys.modules]
         for name in self.by_module:
             try:
                 faults.check("hook")
-                wrapt.register_post_import_hook(self._hook, name)
+                register_hook(self._hooks, name, self._hook)
             except Exception as exc:
                 self.recorder.failed("hook", name, exc)
         # A module imported before we started may have been from-imported elsewhere already.
@@ -59,7 +59,35 @@ class Patcher:
             if module is not None:
                 self._rebind_stale_aliases(module)
 
+    def uninstall(self):
+        """Undo ``install``: every attribute we replaced (patches, rebound aliases, ``importlib.reload``) gets its
+        original back where it still holds our wrapper (a value the program assigned since is left alone), and our
+        post-import hooks leave wrapt's registry (see ``unregister_hooks`` for what wrapt lets us undo)."""
+        with self._lock:
+            self.installed = False
+            replaced, self._replaced = self._replaced, []
+            for owner, key, wrapped, original in reversed(replaced):
+                try:
+                    if isinstance(owner, dict):           # a module namespace holding a rebound alias
+                        if owner.get(key) is wrapped:
+                            owner[key] = original
+                    elif vars(owner).get(key) is wrapped:   # a module or class (its vars() is read-only)
+                        if original is _MISSING:
+                            delattr(owner, key)
+                        else:
+                            setattr(owner, key, original)
+                except Exception as exc:
+                    self.recorder.failed("hook", key, exc)
+            unregister_hooks(self._hooks)
+
+    def _after_reload(self, call):
+        module = call.result
+        if self.installed and module is not None:
+            self.patch_module(module, reason="reload")
+
     def _hook(self, module):
+        if not self.installed:
+            return        # wrapt could not forget this hook (see unregister_hooks): it does nothing now
         # An exception escaping a post-import hook would make the *target's* import fail: catch everything.
         try:
             self.patch_module(module, reason="import")
@@ -90,7 +118,10 @@ class Patcher:
             return  # patched already (a second hook firing, or a re-export)
         wrapped = TracedFunction(original, make_wrapper(p, self.recorder), p)
         self.recorder.register_original(p, _callable_of(original))
+        # a method inherited from a base class is patched on the class named; uninstall then deletes it there
+        own = not inspect.isclass(parent) or attr in vars(parent)
         setattr(parent, attr, wrapped)
+        self._replaced.append((parent, attr, wrapped, original if own else _MISSING))
         status = {"import": "patched", "reload": "repatched"}.get(reason, "patched")
         self._report(p, module.__name__, status, None)
 
@@ -116,6 +147,7 @@ class Patcher:
                 hit = originals.get(id(value))
                 if hit is not None and value is hit[0].__wrapped__:
                     namespace[key] = hit[0]
+                    self._replaced.append((namespace, key, hit[0], value))
                     self._report(hit[1], mod_name, "rebound", "%s.%s" % (mod_name, key))
 
     def _report(self, p, module_name, status, detail):
@@ -134,6 +166,44 @@ class Patcher:
                     continue
                 out[p.canonical] = self.status.get(p.canonical, "not_imported")
         return out
+
+
+_LIVE = forksafe.Instances(Patcher._after_fork)
+
+
+def register_hook(registered, name, hook):
+    """``wrapt.register_post_import_hook(hook, name)``, remembered in ``registered`` for ``unregister_hooks``."""
+    registered.append((name, hook))
+    wrapt.register_post_import_hook(hook, name)
+
+
+def unregister_hooks(registered):
+    """Take our post-import hooks out of wrapt's registry of modules not imported yet.
+
+    wrapt has no public way to remove a hook: this edits its registry (``wrapt.importer._post_import_hooks``, the
+    same in wrapt 1.14 and 2.x) under its lock, and drops a module's entry once it is empty (wrapt 1.14 keeps an
+    empty entry for a module whose hooks fired, and fails to register a new hook for it once the module is gone
+    from ``sys.modules``). Where that registry is not there the hooks stay registered; every hook of ours checks
+    that its owner is still active and does nothing otherwise. wrapt's import finder stays on ``sys.meta_path``:
+    it is wrapt's, shared with every other user of post-import hooks.
+    """
+    pairs = list(registered)
+    del registered[:]
+    try:
+        from wrapt import importer
+        registry, lock = importer._post_import_hooks, importer._post_import_hooks_lock
+    except (ImportError, AttributeError):
+        return False
+    with lock:
+        for name, hook in pairs:
+            hooks = registry.get(name)
+            if hooks is not None:
+                remaining = [h for h in hooks if h is not hook]
+                if remaining:
+                    registry[name] = remaining
+                else:
+                    registry.pop(name, None)
+    return True
 
 
 def _resolve(module, path):

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 
-from parity_tracer import faults, jsonio, outputs
+from parity_tracer import faults, forksafe, jsonio, outputs
 from parity_tracer.settings import RUN_ID_ENV
 
 STREAM_FORMAT = "parity-tracer-stream/1"
@@ -40,8 +40,7 @@ class Sink:
         self._lock = threading.Lock()
         self._closed = False
         self._partial = False     # a failed write left part of a line: the next write starts a new line
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._after_fork)
+        _LIVE.add(self)
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def open(self):
@@ -137,6 +136,7 @@ class Sink:
     def _count(self, layer):
         self.errors[layer] = self.errors.get(layer, 0) + 1
 
+_LIVE = forksafe.Instances(Sink._after_fork)     # one os.register_at_fork for every Sink
 
 
 def _host():
@@ -148,8 +148,9 @@ def _host():
     return socket.gethostname()
 
 
-def header_fields(settings, argv):
-    """What a stream's header says about the process, without importing anything new."""
+def header_fields(settings, argv, profile=None):
+    """What a stream's header says about the process, without importing anything new (``profile``: the name of
+    the profile in use, which is the generic one for a targets file whatever the settings name)."""
     packages = {}
     for name in ("numpy", "wrapt", "orjson", "tensorflow", "keras", "tf_keras"):
         mod = sys.modules.get(name)
@@ -169,6 +170,6 @@ def header_fields(settings, argv):
         "tracer_version": __version__,
         "pipeline": settings.pipeline,
         "scenario": settings.scenario,
-        "profile": settings.profile,
+        "profile": profile or settings.profile,
         "config": settings.public(),
     }

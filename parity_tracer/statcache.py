@@ -20,7 +20,7 @@ import weakref
 
 import numpy as np
 
-from parity_tracer import stats
+from parity_tracer import forksafe, stats
 
 MAX_IMMUTABLE = 256
 
@@ -51,6 +51,10 @@ class SummaryCache:
         self._local = threading.local()
         self.hits = 0
         self.misses = 0
+        _LIVE.add(self)
+
+    def _after_fork(self):
+        self._lock = threading.Lock()     # another thread may have held it at fork time
 
     def summarize(self, value):
         if _is_immutable(value):
@@ -99,3 +103,6 @@ class SummaryCache:
         entries = getattr(self._local, "entries", None)
         if entries:
             entries.clear()
+
+
+_LIVE = forksafe.Instances(SummaryCache._after_fork)

@@ -8,7 +8,7 @@ import importlib
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,11 @@ def _check_handler(path, i, key, ref, allowed_modules):
                        % (path, i, ref, BUILTIN_HANDLER_MODULE, BUILTIN_HANDLER_MODULE, module))
 
 
+def allowed_handler_modules(settings):
+    """The modules ``--allow-handler-module`` lets a targets file take handlers from."""
+    return [m.strip() for m in (settings.allow_handler_modules or "").split(",") if m.strip()]
+
+
 def load_targets_file(path: str, allowed_modules=()) -> List[CapturePoint]:
     """A JSON list of {"module", "attr", "after"?, "before"?, "name"?, "options"?}, read as hostile data: a
     regular file only (never ``/dev/stdin``, a FIFO or a device), bounded, handlers from the allowed set."""
@@ -116,25 +121,19 @@ def load_targets_file(path: str, allowed_modules=()) -> List[CapturePoint]:
     return points
 
 
-_handler_cache: Dict[str, Callable] = {}
-
-
 def resolve_handler(ref: Optional[str]) -> Optional[Callable]:
-    """Import ``"pkg.mod:func"`` once. Handlers live in the tracer or a profile, never in the target."""
+    """Import ``"pkg.mod:func"``. Handlers live in the tracer or a profile, never in the target (the recorder
+    keeps what it resolved)."""
     if not ref:
         return None
-    fn = _handler_cache.get(ref)
-    if fn is None:
-        mod_name, _, func_name = ref.partition(":")
-        if mod_name == BUILTIN_HANDLER_MODULE:
-            from parity_tracer.capture import HANDLERS
-            fn = HANDLERS.get(func_name)      # the registry, never an arbitrary attribute of the module
-            if fn is None:
-                raise LookupError("parity_tracer has no handler %r" % func_name)
-            _handler_cache[ref] = fn
-            return fn
-        obj = importlib.import_module(mod_name)
-        for part in func_name.split("."):
-            obj = getattr(obj, part)
-        fn = _handler_cache[ref] = obj
-    return fn
+    mod_name, _, func_name = ref.partition(":")
+    if mod_name == BUILTIN_HANDLER_MODULE:
+        from parity_tracer.capture import HANDLERS
+        fn = HANDLERS.get(func_name)      # the registry, never an arbitrary attribute of the module
+        if fn is None:
+            raise LookupError("parity_tracer has no handler %r" % func_name)
+        return fn
+    obj = importlib.import_module(mod_name)
+    for part in func_name.split("."):
+        obj = getattr(obj, part)
+    return obj

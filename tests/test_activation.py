@@ -79,3 +79,45 @@ def test_stream_header_describes_the_process(tmp_path):
     assert header["format"] == "parity-tracer-stream/1"
     assert header["scenario"] == "gs2" and header["pid"] > 0 and "numpy" in header["packages"]
     json.dumps(header)
+
+
+def test_deactivate_is_the_mirror_of_activate(tmp_path, monkeypatch):
+    """In this very process: activate, trace, deactivate (footer written, originals back, hooks gone), and a
+    second activation starts clean in a folder of its own."""
+    import importlib
+    import os
+    import sys
+
+    from parity_tracer import agent, wrapper
+    from parity_tracer.settings import Settings
+
+    (tmp_path / "da_work.py").write_text("def double(x):\n    return 2 * x\n")
+    (tmp_path / "t.json").write_text(json.dumps([{"module": "da_work", "attr": "double",
+                                                  "after": "parity_tracer.capture:record_result"}]))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for key in [k for k in os.environ if k.startswith("PARITY_TRACER")]:
+        monkeypatch.delenv(key)
+    assert agent.current() is None
+    reload = importlib.reload
+    try:
+        outs = []
+        for n in (1, 2):
+            settings = Settings(out_dir=str(tmp_path / ("out%d" % n)), targets=str(tmp_path / "t.json"),
+                                reduce_at_exit=False, strict=True)
+            active = agent.activate(settings)
+            assert active is not None and agent.current() is active and active.profile.name == "generic"
+            work = importlib.import_module("da_work")
+            original = work.double.__wrapped__
+            assert isinstance(work.double, wrapper.TracedFunction) and work.double(n) == 2 * n
+            active.deactivate()
+            assert agent.current() is None and work.double is original and importlib.reload is reload
+            assert not [k for k in os.environ if k.startswith("PARITY_TRACER")]      # the run's variables too
+            assert work.double(5) == 10 and not wrapper.is_enabled()
+            outs.append(active.out_dir)
+            sys.modules.pop("da_work")
+        for n, out in enumerate(outs, 1):
+            events = read_events(out)
+            assert events[-1]["kind"] == "footer" and events[-1]["patches"] == {"da_work::double": "patched"}
+            assert [e["stats"]["max"] for e in kinds(events, "stage")] == [2.0 * n]   # nothing after deactivate
+    finally:
+        agent.deactivate()

@@ -222,7 +222,7 @@ def test_cross_pipeline_finds_the_scale_mismatch_and_the_collapsed_batch(docs, t
 def test_prediction_count_falls_back_through_the_raw_prediction_stage():
     # a document from another writer may lack inference.predictions: the number of stitched predictions then
     # comes from the stage metadata, the raw-prediction stage's metadata or shape, then the group limit
-    from parity_tracer.profiles import ptychopinn_maintainer as ptychopinn
+    from parity_tracer.profiles.ptychopinn import maintainer as ptychopinn
     stages = {}
     raw = {"name": ptychopinn.RAW_PREDICTION_STAGE, "stats": {"shape": [7, 16, 16, 1]}}
     doc = {"schema_version": "1.0", "inference": {}, "tracer": {"other_stages": [raw]}}

@@ -1,8 +1,9 @@
-"""When patches are applied: import time, already-imported modules, stale aliases, reload, lazy modules."""
+"""When patches are applied: import time, already-imported modules, stale aliases, reload, lazy modules; and how
+they are taken back (``Patcher.uninstall``). Every test uses the same package name: uninstall leaves nothing of one
+test's patcher behind for the next."""
 
 import importlib
 import sys
-import uuid
 
 import pytest
 
@@ -13,6 +14,7 @@ from parity_tracer.hooks import Patcher
 from parity_tracer.targets import point
 
 SEEN = []
+PATCHERS = []
 
 
 def record(call):
@@ -22,7 +24,7 @@ def record(call):
 @pytest.fixture
 def pkg(tmp_path, monkeypatch):
     """A package: ``core`` defines f; ``user`` from-imports it at import; ``lazy`` has a module __getattr__."""
-    name = "hk_%s" % uuid.uuid4().hex[:8]
+    name = "hk_pkg"
     root = tmp_path / name
     root.mkdir()
     (root / "__init__.py").write_text("")
@@ -35,6 +37,8 @@ def pkg(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     SEEN.clear()
     yield name
+    while PATCHERS:
+        PATCHERS.pop().uninstall()
     for mod in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
         sys.modules.pop(mod, None)
     wrapper.set_enabled(False)
@@ -45,6 +49,7 @@ def _install(points):
     patcher = Patcher(points, Recorder(sink), sink.write)
     wrapper.set_enabled(True)
     patcher.install()
+    PATCHERS.append(patcher)
     return sink, patcher
 
 
@@ -106,3 +111,52 @@ def test_a_failing_hook_never_breaks_the_import(pkg, monkeypatch):
     core = importlib.import_module(pkg + ".core")
     assert core.f(2) == 4
     assert any(e["kind"] == "tracer_error" and e["layer"] == "hook" for e in sink.events)
+
+
+def test_uninstall_restores_every_original_and_forgets_its_hooks(pkg):
+    user = importlib.import_module(pkg + ".user")
+    core = sys.modules[pkg + ".core"]
+    f, m, reload = core.f, vars(core.C)["m"], importlib.reload
+    sink, patcher = _install([point(pkg + ".core", "f", after="test_hooks:record"), point(pkg + ".core", "C.m"),
+                              point(pkg + ".later", "g", after="test_hooks:record")])
+    assert user.f is core.f is not f and importlib.reload is not reload      # patched, alias rebound
+    PATCHERS.remove(patcher)
+    patcher.uninstall()
+    assert core.f is f and user.f is f and vars(core.C)["m"] is m and importlib.reload is reload
+    with open(sys.modules[pkg].__path__[0] + "/later.py", "w") as fh:
+        fh.write("def g():\n    return 7\n")
+    later = importlib.import_module(pkg + ".later")                 # its hook was registered, then taken back
+    assert not isinstance(vars(later)["g"], wrapper.TracedFunction) and later.g() == 7
+    importlib.reload(core)
+    assert not isinstance(core.f, wrapper.TracedFunction) and SEEN == []
+
+
+def test_uninstall_leaves_a_value_the_program_assigned_since(pkg):
+    core = importlib.import_module(pkg + ".core")
+    _, patcher = _install([point(pkg + ".core", "f")])
+
+    def mine(x):
+        return x
+    core.f = mine
+    patcher.uninstall()
+    assert core.f is mine
+
+
+def test_a_new_patcher_after_uninstall_patches_the_same_module_again(pkg):
+    core = importlib.import_module(pkg + ".core")
+    _, first = _install([point(pkg + ".core", "f", after="test_hooks:record")])
+    first.uninstall()
+    sink, _ = _install([point(pkg + ".core", "f", after="test_hooks:record")])
+    assert isinstance(core.f, wrapper.TracedFunction)
+    core.f(1)
+    assert SEEN == [pkg + ".core::f"] and (pkg + ".core::f", "patched") in _statuses(sink)
+
+
+def test_uninstall_of_an_inherited_method_leaves_the_base_class_as_it_was(pkg):
+    core = importlib.import_module(pkg + ".core")
+    core.D = type("D", (core.C,), {})
+    _, patcher = _install([point(pkg + ".core", "D.m")])
+    assert isinstance(vars(core.D)["m"], wrapper.TracedFunction) and not isinstance(vars(core.C)["m"],
+                                                                                   wrapper.TracedFunction)
+    patcher.uninstall()
+    assert "m" not in vars(core.D) and core.D().m() == 1

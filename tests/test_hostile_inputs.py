@@ -463,7 +463,7 @@ def test_10_targets_files_are_data_not_code(tmp_path):
         (tmp_path / "t.json").write_text(json.dumps([{"module": "mylib", "attr": "work", "after": after}]))
 
     for ref in ("sys:exit", "builtins:print", "parity_tracer.capture:os.system", "parity_tracer.profiles."
-                "ptychopinn:_save_array"):
+                "ptychopinn.artifacts:save_array"):
         targets(ref)
         line = one_error_line(run_py(["-m", "parity_tracer", "run", "--targets", "t.json", "prog.py"],
                                      cwd=tmp_path), "run")

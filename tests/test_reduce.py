@@ -10,7 +10,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from parity_tracer import cli, jsonio, stagemap
+from parity_tracer import cli, jsonio
+from parity_tracer.profiles.ptychopinn import stagemap
 from parity_tracer.document import build, comparison, reduce
 from parity_tracer.document.validate import validate_document
 

@@ -19,7 +19,6 @@ import copy
 import json
 import pickle
 import sys
-import uuid
 
 import pytest
 
@@ -361,7 +360,7 @@ def patched(tmp_path, monkeypatch):
     from parity_tracer.hooks import Patcher
     from parity_tracer.targets import point
 
-    name = "pk_%s" % uuid.uuid4().hex[:8]
+    name = "pk_target"
     (tmp_path / (name + ".py")).write_text(
         "from mylib_%s import helper\n" % name +
         "def f(x):\n    return x * 2\n\n"
@@ -383,11 +382,13 @@ def patched(tmp_path, monkeypatch):
     recorder = Recorder(sink)
     points = [point(name, a, after="parity_tracer.capture:record_result")
               for a in ("f", "Thing.method", "Thing.static", "Thing.klass", "helper")]
-    Patcher(points, recorder, sink.write).install()
+    patcher = Patcher(points, recorder, sink.write)
+    patcher.install()
     wrapper.set_enabled(True)
     mod = __import__(name)
     yield mod, sink
     wrapper.set_enabled(False)
+    patcher.uninstall()
     for m in (name, "mylib_" + name):
         sys.modules.pop(m, None)
 

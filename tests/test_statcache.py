@@ -5,7 +5,6 @@ one element, must show in the second capture point's statistics.
 """
 
 import sys
-import uuid
 
 import numpy as np
 import pytest
@@ -23,7 +22,7 @@ SEEN_ADDRESSES = []
 @pytest.fixture
 def pipeline(tmp_path, monkeypatch):
     """A fresh module with a producer and two consumers, patched with the handlers below."""
-    name = "sc_%s" % uuid.uuid4().hex[:8]
+    name = "sc_pipeline"
     (tmp_path / (name + ".py")).write_text('''
 import numpy as np
 
@@ -45,11 +44,13 @@ def temporaries(k):
     points = [point(name, "produce", after=H + "stage_result"), point(name, "consume", after=H + "stage_arg"),
               point(name, "consume_twice", after=H + "stage_arg_twice"),
               point(name, "temporaries", after=H + "stage_temporaries")]
-    Patcher(points, recorder, sink.write).install()
+    patcher = Patcher(points, recorder, sink.write)
+    patcher.install()
     wrapper.set_enabled(True)
     SEEN_ADDRESSES.clear()
     yield __import__(name), sink, recorder
     wrapper.set_enabled(False)
+    patcher.uninstall()
     sys.modules.pop(name, None)
 
 

@@ -2,7 +2,6 @@
 
 import inspect
 import sys
-import uuid
 
 import pytest
 
@@ -15,12 +14,13 @@ from parity_tracer.targets import point
 H = "test_wrapper:"
 CALLS = []
 SEEN = []
+PATCHERS = []     # uninstalled after each test: the next one can use the same module name
 
 
 @pytest.fixture
 def target_module(tmp_path, monkeypatch):
-    """A fresh module (unique name) with a function, a method, a staticmethod and a classmethod."""
-    name = "wt_%s" % uuid.uuid4().hex[:8]
+    """A fresh module with a function, a method, a staticmethod and a classmethod."""
+    name = "wt_target"
     (tmp_path / (name + ".py")).write_text('''
 CALLS = []
 
@@ -53,6 +53,8 @@ class Thing:
 ''')
     monkeypatch.syspath_prepend(str(tmp_path))
     yield name
+    while PATCHERS:
+        PATCHERS.pop().uninstall()
     sys.modules.pop(name, None)
 
 
@@ -63,6 +65,7 @@ def _patch(module_name, specs, strict=False):
     patcher = Patcher(points, recorder, sink.write)
     wrapper.set_enabled(True)
     patcher.install()
+    PATCHERS.append(patcher)
     return sink, recorder, patcher
 
 

@@ -10,7 +10,8 @@ import dataclasses
 import datetime
 from typing import Any, Optional
 
-from parity_tracer import jsonio, stagemap
+from parity_tracer import jsonio
+from parity_tracer.profiles.ptychopinn import stagemap
 from parity_tracer.document import (comparison as comparison_section, configuration as configuration_section,
                                     inference as inference_section, probe as probe_section,
                                     provenance as provenance_section, scale, stages as stages_section, streams,

@@ -1,6 +1,6 @@
 """§2.3 configuration: the params.cfg snapshot the run trained with, read through the stage map's field table."""
 
-from parity_tracer import stagemap
+from parity_tracer.profiles.ptychopinn import stagemap
 from parity_tracer.document import fields
 
 

@@ -1,10 +1,10 @@
 """§2.9 inference: the stitched prediction's statistics (from the event, else its saved arrays, else the stage)."""
 
-from parity_tracer import stagemap
+from parity_tracer.profiles.ptychopinn import stagemap
 from parity_tracer.document import arrays, fields
 from parity_tracer.document.index import header_value, rank_in
 from parity_tracer.document.stages import usable
-from parity_tracer.profiles import ptychopinn_document as knowledge
+from parity_tracer.profiles.ptychopinn import document as knowledge
 
 
 _INF_KEYS = (("min", fields.number), ("max", fields.number), ("mean", fields.number), ("std", fields.number), ("nan_count", fields.count))

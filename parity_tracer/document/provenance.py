@@ -1,6 +1,6 @@
 """§2.2 provenance: git state as the traced process recorded it, environment, seeds, the data set's source."""
 
-from parity_tracer import stagemap
+from parity_tracer.profiles.ptychopinn import stagemap
 from parity_tracer.document import fields
 from parity_tracer.document.index import capped
 

@@ -3,7 +3,7 @@ used and which of the two it matches, the value recorded for the bundle against 
 
 from parity_tracer.document import fields
 from parity_tracer.document.index import capped, last_before_training
-from parity_tracer.profiles import ptychopinn_document as knowledge
+from parity_tracer.profiles.ptychopinn import document as knowledge
 
 USED_MODE_RTOL = 1e-3
 

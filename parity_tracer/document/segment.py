@@ -30,7 +30,8 @@ import re
 import stat
 from pathlib import Path
 
-from parity_tracer import inputs, jsonio, stagemap
+from parity_tracer import inputs, jsonio
+from parity_tracer.profiles.ptychopinn import stagemap
 from parity_tracer.document import configuration
 
 RUNS_INDEX = "runs.json"

@@ -2,7 +2,7 @@
 
 import math
 
-from parity_tracer import stagemap
+from parity_tracer.profiles.ptychopinn import stagemap
 from parity_tracer.document import fields
 
 SYMMETRY_TOLERANCE = 0.05

@@ -1,6 +1,6 @@
 """§2.8 training: the model under test's training event (epochs, losses, NaN, early stop, checkpoint)."""
 
-from parity_tracer import stagemap
+from parity_tracer.profiles.ptychopinn import stagemap
 from parity_tracer.document import fields
 from parity_tracer.document.index import rank_in
 

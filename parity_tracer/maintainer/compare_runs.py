@@ -9,7 +9,7 @@ REQUIRED items and every run found a partner, 1 otherwise, 2 for unusable input.
 
 from pathlib import Path
 
-from parity_tracer import stagemap
+from parity_tracer.profiles.ptychopinn import stagemap
 from parity_tracer.document import fields, segment
 from parity_tracer.maintainer import compare
 from parity_tracer.maintainer.compare import render_markdown

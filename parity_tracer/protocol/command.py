@@ -27,7 +27,7 @@ from pathlib import Path
 import parity_tracer
 from parity_tracer import outputs
 from parity_tracer.document import fields, load as docread
-from parity_tracer.profiles import ptychopinn_protocol as proto
+from parity_tracer.profiles.ptychopinn import protocol as proto
 from parity_tracer.protocol import delivery, sweep
 
 PACKAGE_ROOT = str(Path(parity_tracer.__file__).resolve().parent.parent)

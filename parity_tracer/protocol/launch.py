@@ -1,7 +1,7 @@
 """Inside the traced child: run the launch steps the parent wrote (``python -m parity_tracer run ... -m
 parity_tracer.protocol.launch SPEC.json``).
 
-The steps come from ``profiles/ptychopinn_protocol.plan`` and call the branch's own functions; this module only
+The steps come from ``profiles/ptychopinn/protocol.plan`` and call the branch's own functions; this module only
 interprets them. Exceptions of the pipeline propagate unchanged (the runner prints the traceback and exits 1, the
 parent keeps it in the delivery's log). The step that writes ``raw_data.npz`` after the pipeline never fails the
 run: a problem there is written down and the delivery lists it as a deviation.
@@ -42,14 +42,17 @@ def _value(v, results):
 
 def _probe_from_npz(path):
     import numpy as np
+    from parity_tracer.profiles.ptychopinn import names
     with np.load(path, allow_pickle=False) as z:
-        guess = np.asarray(z["probeGuess"])
+        guess = np.asarray(z[names.PROBE_GUESS])
     try:
-        from parity_tracer.profiles import ptychopinn
-        ptychopinn.note_probe_origin("npz_loaded", path)
+        from parity_tracer import agent
+        active = agent.current()
+        if active is not None and hasattr(active.profile, "note_probe_origin"):
+            active.profile.note_probe_origin("npz_loaded", path)
     except Exception:
         pass
-    importlib.import_module("ptycho.probe").set_probe_guess(None, guess)
+    importlib.import_module(names.PROBE).set_probe_guess(None, guess)
 
 
 def _write_json(path, data):
@@ -61,15 +64,15 @@ def _grid_raw_data(args, spec):
     """raw_data.npz (RawData's format) from the captured train simulation; problems are written, never raised."""
     import numpy as np
     from parity_tracer import outputs
-    from parity_tracer.profiles import ptychopinn_protocol as proto
+    from parity_tracer.profiles.ptychopinn import protocol as proto
     payload = spec["payload_dir"]
     outputs.makedirs(payload)
     captured_path = os.path.join(spec["trace_dir"], "arrays", "raw_data.npz")
     try:
         with np.load(captured_path, allow_pickle=False) as z:
             captured = {k: z[k] for k in z.files}
-        cfg = vars(importlib.import_module("ptycho.params")).get("cfg", {})
-        arrays, notes = proto.grid_raw_data(captured, cfg, importlib.import_module("ptycho.diffsim"),
+        cfg = vars(importlib.import_module(proto.names.PARAMS)).get(proto.names.CFG_DICT, {})
+        arrays, notes = proto.grid_raw_data(captured, cfg, importlib.import_module(proto.names.DIFFSIM),
                                             args["size"], args["outer_offset"], args["nimgs"])
         outputs.replace(os.path.join(payload, RESULT_FILE), lambda fh: np.savez(fh, **arrays))
         _write_json(os.path.join(payload, NOTES_FILE), {"ok": True, "notes": notes,
@@ -83,7 +86,8 @@ def run(spec):
     for step in spec["steps"]:
         kind = step[0]
         if kind == "cfg":
-            importlib.import_module("ptycho.params").cfg.update(step[1])
+            from parity_tracer.profiles.ptychopinn import names
+            vars(importlib.import_module(names.PARAMS))[names.CFG_DICT].update(step[1])
         elif kind == "tf_seed":
             importlib.import_module("tensorflow").random.set_seed(int(step[1]))
         elif kind == "call":

@@ -13,7 +13,7 @@ from parity_tracer.maintainer.bundle.checksums import (
     CHECKPOINT_DIR, CONFIG, HISTORY, MARKER, MARKER_FORMAT, RAW_DATA, README, TELEMETRY, BundleError, inside,
     portable, sha256_file, tree)
 from parity_tracer.document.fields import get, mapping, sequence
-from parity_tracer.profiles import ptychopinn_maintainer as ptychopinn
+from parity_tracer.profiles.ptychopinn import maintainer as ptychopinn
 
 CHECKPOINT_MAX_FILES = 10000   # a "checkpoint" directory with more files than this is refused (a wrong path)
 

@@ -9,8 +9,8 @@ from parity_tracer import inputs, jsonio
 from parity_tracer.maintainer.bundle.checksums import (
     CHECKPOINT_DIR, CHECKSUMS, RAW_DATA, README, TELEMETRY, inside)
 from parity_tracer.document.fields import get, mapping, sequence
-from parity_tracer.profiles import ptychopinn_maintainer as ptychopinn
-from parity_tracer.stagemap import REQUIRED_STAGES
+from parity_tracer.profiles.ptychopinn import maintainer as ptychopinn
+from parity_tracer.profiles.ptychopinn.stagemap import REQUIRED_STAGES
 
 HEADER_SCAN_LINES = 50
 _list = sequence     # the spelling of _command_lines, moved here unchanged (settings.command_line replaces it)

@@ -7,11 +7,11 @@ text for a reader except the one-line ``detail`` of a checkpoint.
 
 import math
 
-from parity_tracer import stagemap
+from parity_tracer.profiles.ptychopinn import stagemap
 from parity_tracer.document import load as docread
 from parity_tracer.maintainer.compare.formatting import breaking_text, fmt
 from parity_tracer.document.fields import get, number, sequence, shape
-from parity_tracer.profiles import ptychopinn_maintainer as ptychopinn
+from parity_tracer.profiles.ptychopinn import maintainer as ptychopinn
 
 REPORT_FORMAT = "parity-tracer-compare/1"
 SUPPORTED_MAJOR = "1"

@@ -11,7 +11,7 @@ from parity_tracer.maintainer.compare.formatting import fmt, fmt_shape, pct
 from parity_tracer.maintainer.compare.tables import (
     cfg_value, prediction_count, scale_consistency, shape_descriptors, stitch_gain)
 from parity_tracer.document.fields import get, mapping, number
-from parity_tracer.profiles import ptychopinn_maintainer as ptychopinn
+from parity_tracer.profiles.ptychopinn import maintainer as ptychopinn
 
 
 def first_divergence(scan):

@@ -7,7 +7,7 @@ from parity_tracer.maintainer.compare.checks import (
     stage_tolerance, within)
 from parity_tracer.maintainer.compare.formatting import fmt, fmt_shape
 from parity_tracer.document.fields import get, mapping, number, shape
-from parity_tracer.profiles import ptychopinn_maintainer as ptychopinn
+from parity_tracer.profiles.ptychopinn import maintainer as ptychopinn
 
 def _side(field, a, b, numeric=True, floor=EPS):
     va, vb = (number(a), number(b)) if numeric else (a, b)

@@ -17,6 +17,8 @@ A step is a tuple:
 
 import os
 
+from parity_tracer.profiles.ptychopinn import names
+
 LEGACY, MAIN = "dose_experiments", "main"
 BRANCHES = (LEGACY, MAIN)
 
@@ -35,13 +37,17 @@ TEMPLATE = {"scenario": "gs2_ideal", "nphotons": 1e9, "gridsize": 2, "nepochs": 
 TEMPLATE_SOURCES = {"size": "params.cfg default (dose.py keeps it)", "nimgs_train": "dose.init", "nimgs_test": "dose.init",
                     "N": "params.cfg default", "gridsize": "dose.init / spec §4.2", "nepochs": "spec §4.2 / dose.init",
                     "nphotons": "spec §4.2", "loss_fn": "dose.init default"}
-NPZ_KEYS = ("xcoords", "ycoords", "xcoords_start", "ycoords_start", "diff3d", "probeGuess", "objectGuess",
-            "scan_index")
+NPZ_KEYS = names.RAW_DATA_FIELDS
 NPZ_NEIGHBORS = 7          # legacy load_generic_data groups with K=7; main is given the same
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 ENV_BY_FLOW = {"grid-lines": {"PTYCHO_MEMOIZE_KEY_MODE": "dataset"}}   # as main's grid-lines CLI sets it
 MAIN_NPZ_SCRIPT = "scripts/training/train.py"
 MAIN_DEFAULT_N = 64        # ModelConfig.N
+
+
+def _fn(module, name):
+    """A function of the branch as the launcher's ``"module:function"``."""
+    return module + ":" + name
 
 
 def detect_branch(checkout):
@@ -87,30 +93,30 @@ def plan(branch, flow, p):
         steps = [("cfg", dose_cfg(p))]
         if seed is not None:
             steps.append(("tf_seed", seed))
-        return steps + [("call", "ptycho.probe:set_default_probe", {}), ("import", "ptycho.train"), _grid_raw_data(p)]
+        return steps + [("call", _fn(names.PROBE, "set_default_probe"), {}), ("import", names.TRAIN), _grid_raw_data(p)]
     if branch == LEGACY and flow == "npz":
         steps = [("cfg", npz_cfg(p))]
         if seed is not None:
             steps.append(("tf_seed", seed))
-        return steps + [("probe_from_npz", p["train_npz"]), ("import", "ptycho.train")]
+        return steps + [("probe_from_npz", p["train_npz"]), ("import", names.TRAIN)]
     if branch == MAIN and flow == "grid-lines":
         fields = {"N": p["N"], "gridsize": p["gridsize"], "output_dir": ("path", p["scratch"] + "/grid_lines_out"),
                   "probe_npz": ("path", "unused_probe.npz"), "probe_source": "ideal_disk", "size": p["size"],
                   "nimgs_train": p["nimgs_train"], "nimgs_test": p["nimgs_test"], "nphotons": p["nphotons"],
                   "nepochs": p["nepochs"], "seed": seed}
         fields.update(loss_weights(p["loss_fn"]))
-        config = ("dataclass", "ptycho.workflows.grid_lines_workflow:GridLinesConfig", fields)
-        return [("call", "ptycho.workflows.grid_lines_workflow:run_grid_lines_workflow",
+        config = ("dataclass", _fn(names.GRID_LINES, "GridLinesConfig"), fields)
+        return [("call", _fn(names.GRID_LINES, "run_grid_lines_workflow"),
                  {"cfg": config, "tf_models": ["pinn"]}), _grid_raw_data(p)]
     if branch == MAIN and flow == "legacy-equivalent":
         steps = [("cfg", dose_cfg(p))]
         if seed is not None:
             steps.append(("tf_seed", seed))
-        return steps + [("call", "ptycho.probe:set_default_probe", {}),
-                        ("call", "ptycho.data_preprocessing:generate_data", {}, "dataset"),
-                        ("call", "ptycho.train_pinn:train_eval", {"ptycho_dataset": ("result", "dataset", 7)}),
+        return steps + [("call", _fn(names.PROBE, "set_default_probe"), {}),
+                        ("call", _fn(names.DATA_PREPROCESSING, "generate_data"), {}, "dataset"),
+                        ("call", _fn(names.TRAIN_PINN, "train_eval"), {"ptycho_dataset": ("result", "dataset", 7)}),
                         # what legacy ptycho/train.py does after training; the flow itself saves nothing
-                        ("call", "ptycho.model_manager:save", {"out_prefix": p["scratch"] + "/model_out/"}),
+                        ("call", _fn(names.MODEL_MANAGER, "save"), {"out_prefix": p["scratch"] + "/model_out/"}),
                         _grid_raw_data(p)]
     if branch == MAIN and flow == "npz":
         # main's CLI offers ModelConfig.N's Literal[64, 128, 256] as int choices but parses a string, so it rejects

@@ -1,12 +1,15 @@
 """The reducer's PtychoPINN knowledge, as tables.
 
 Which event feeds which spec stage, how ``params.cfg`` maps onto the configuration block, how seed calls map
-onto the provenance seeds. ``reduce.py`` stays generic: it only reads these tables. Source names are the
-canonical ``module::qualname`` the profile emits (package prefix stripped).
+onto the provenance seeds. The document builder stays generic: it only reads these tables. Source names are the
+canonical ``module::qualname`` the profile emits (package prefix stripped), from ``names``.
 """
 
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
+
+from parity_tracer.profiles.ptychopinn import names as n
+from parity_tracer.profiles.ptychopinn.names import CFG
 
 # -- stages (spec §2.5) --------------------------------------------------------------------------------------
 
@@ -14,18 +17,11 @@ REQUIRED_STAGES = ("raw_diffraction", "grouped_diffraction", "grouped_X_full", "
                    "training_labels_Y_amp", "inference_prediction")
 OPTIONAL_STAGES = ("pre_normalization_diffraction", "training_labels_Y_I", "scaler_output")
 
-_MK_SIMDATA = "ptycho.diffsim::mk_simdata"
-_GENERATE_GROUPED = "ptycho.raw_data::RawData.generate_grouped_data"
+_MK_SIMDATA = n.MK_SIMDATA
+_GENERATE_GROUPED = n.GENERATE_GROUPED_DATA
 
-INFERENCE_SOURCES = (
-    "ptycho.train_pinn::train_eval",
-    "ptycho.workflows.grid_lines_workflow::stitch_predictions",
-    "ptycho.train_pinn::eval",
-    "ptycho.data_preprocessing::reassemble",
-    "ptycho.image.stitching::reassemble_patches",
-    "ptycho.tf_helper::reassemble_position",
-    "ptycho.workflows.grid_lines_workflow::run_pinn_inference",
-)
+INFERENCE_SOURCES = (n.TRAIN_EVAL, n.STITCH_PREDICTIONS, n.TRAIN_PINN_EVAL, n.REASSEMBLE, n.REASSEMBLE_PATCHES,
+                     n.REASSEMBLE_POSITION, n.RUN_PINN_INFERENCE)
 
 
 @dataclass(frozen=True)
@@ -44,9 +40,7 @@ STAGE_RULES: Dict[str, StageRule] = {r.name: r for r in (
     StageRule(
         "raw_diffraction", True,
         # the RawData path builds train and test sets one after the other, simulated or loaded: equal rank
-        (("ptycho.raw_data::RawData.from_simulation", "ptycho.raw_data::RawData.from_file",
-          "ptycho.workflows.components::load_data"),
-         "ptycho.diffsim::illuminate_and_diffract", _MK_SIMDATA),
+        ((n.FROM_SIMULATION, n.FROM_FILE, n.LOAD_DATA), n.ILLUMINATE_AND_DIFFRACT, _MK_SIMDATA),
         absent_reason="no simulation or file load was captured (RawData.from_simulation/from_file, "
                       "illuminate_and_diffract, mk_simdata): the run did not reach it or it was not patched"),
     StageRule(
@@ -57,18 +51,17 @@ STAGE_RULES: Dict[str, StageRule] = {r.name: r for r in (
                       "(mk_simdata) was captured"),
     StageRule(
         "grouped_X_full", True,
-        ("ptycho.raw_data::normalize_data", "ptycho.loader::normalize_data",
-         "ptycho.data_preprocessing::generate_data"),
-        equivalents=("ptycho.data_preprocessing::generate_data",),
+        (n.RAW_NORMALIZE_DATA, n.LOADER_NORMALIZE_DATA, n.GENERATE_DATA),
+        equivalents=(n.GENERATE_DATA,),
         equivalent_note="grid 'lines' path: normalize_data does not run; X_train from generate_data is already "
                         "scaled by the simulation's intensity_scale",
         absent_reason="normalize_data was not called and no grid-path equivalent (data_preprocessing."
                       "generate_data) was captured"),
     StageRule(
-        "container_X", True, ("ptycho.loader::PtychoDataContainer.__init__",),
+        "container_X", True, (n.CONTAINER_INIT,),
         absent_reason="no PtychoDataContainer was constructed (or its __init__ was not patched)"),
     StageRule(
-        "training_labels_Y_amp", True, ("ptycho.model::prepare_outputs",),
+        "training_labels_Y_amp", True, (n.PREPARE_OUTPUTS,),
         absent_reason="model.prepare_outputs was not called: the run did not train, or trained through a "
                       "path that bypasses it"),
     StageRule(
@@ -78,7 +71,7 @@ STAGE_RULES: Dict[str, StageRule] = {r.name: r for r in (
         "pre_normalization_diffraction", False, (_GENERATE_GROUPED,),
         absent_reason="only captured on the RawData grouping path (before normalize_data)"),
     StageRule(
-        "training_labels_Y_I", False, ("ptycho.model::prepare_outputs",),
+        "training_labels_Y_I", False, (n.PREPARE_OUTPUTS,),
         absent_reason="model.prepare_outputs was not called"),
     StageRule(
         "scaler_output", False, (),
@@ -119,14 +112,14 @@ INTENSITY_SCALE_ARRAYS = ("container_X", "grouped_X_full")
 
 # -- training / inference sources ----------------------------------------------------------------------------
 
-TRAINING_SOURCES = ("keras::Model.fit", "tf_keras::Model.fit", "ptycho.model::train")
+TRAINING_SOURCES = (n.KERAS_FIT, n.TF_KERAS_FIT, n.MODEL_TRAIN)
 # training events carrying this flag set to true trained the PINN itself (fit called inside ptycho.model.train);
 # they win over other fits in the same run (e.g. a baseline model)
 TRAINING_PREFERRED_FLAG = "pinn"
 
 # -- configuration (spec §2.3) from params.cfg ---------------------------------------------------------------
 
-CFG_INTENSITY_SCALE = "intensity_scale"
+CFG_INTENSITY_SCALE = CFG.intensity_scale
 
 # The grouping step's metadata can supply what cfg lacks (main's TrainingConfig puts these into cfg; legacy
 # passes K / nsamples as arguments).
@@ -143,21 +136,21 @@ class ConfigField:
 
 
 CONFIG_FIELDS = (
-    ConfigField("N", "int", ("N",)),
-    ConfigField("gridsize", "int", ("gridsize",)),
-    ConfigField("nphotons", "float", ("nphotons",)),
-    ConfigField("neighbor_count", "int", ("neighbor_count",), ("neighbor_count", "K", "k")),
-    ConfigField("group_count", "int", ("n_groups",), ("group_count", "n_groups", "nsamples")),
-    ConfigField("batch_size", "int", ("batch_size",)),
-    ConfigField("nepochs", "int", ("nepochs",)),
-    ConfigField("split_fraction", "float", ("split_fraction",)),
+    ConfigField("N", "int", (CFG.N,)),
+    ConfigField("gridsize", "int", (CFG.gridsize,)),
+    ConfigField("nphotons", "float", (CFG.nphotons,)),
+    ConfigField("neighbor_count", "int", (CFG.neighbor_count,), ("neighbor_count", "K", "k")),
+    ConfigField("group_count", "int", (CFG.n_groups,), ("group_count", CFG.n_groups, "nsamples")),
+    ConfigField("batch_size", "int", (CFG.batch_size,)),
+    ConfigField("nepochs", "int", (CFG.nepochs,)),
+    ConfigField("split_fraction", "float", (CFG.split_fraction,)),
 )
 
-LOSS_WEIGHTS = (("nll_weight", "nll_weight"), ("mae_weight", "mae_weight"),
-                ("realspace_weight", "realspace_weight"), ("tv_weight", "tv_weight"))
+LOSS_WEIGHTS = (("nll_weight", CFG.nll_weight), ("mae_weight", CFG.mae_weight),
+                ("realspace_weight", CFG.realspace_weight), ("tv_weight", CFG.tv_weight))
 # loss_fn: 'nll' when cfg[key] > 0 else 'mae'
-LOSS_FN_RULE = ("nll_weight", "nll", "mae")
-INTENSITY_SCALE_TRAINABLE = ("intensity_scale.trainable", "bool")
+LOSS_FN_RULE = (CFG.nll_weight, "nll", "mae")
+INTENSITY_SCALE_TRAINABLE = (CFG.intensity_scale_trainable, "bool")
 
 # -- seeds (spec §2.2) ---------------------------------------------------------------------------------------
 
@@ -174,29 +167,24 @@ SEED_APIS = {
     "random.seed": "python",
 }
 # A numpy seed made inside one of these calls seeds the simulated object and the simulation noise.
-SIM_SEED_CONTEXTS = ("ptycho.data_preprocessing::load_simulated_data", _MK_SIMDATA)
+SIM_SEED_CONTEXTS = (n.LOAD_SIMULATED_DATA, _MK_SIMDATA)
 # Seed families that set the training seed, and calls whose seeds are the execution (training) seed.
 TRAINING_SEED_FAMILIES = ("tensorflow", "keras")
-TRAINING_SEED_CONTEXTS = ("ptycho.workflows.grid_lines_workflow::_apply_execution_seed",)
+TRAINING_SEED_CONTEXTS = (n.APPLY_EXECUTION_SEED,)
 # Events from (or inside) these calls mean the simulation has started: a numpy seed after them is not the
 # object/simulation seed.
-SIMULATION_SOURCES = frozenset((
-    _MK_SIMDATA,
-    "ptycho.diffsim::illuminate_and_diffract",
-    "ptycho.diffsim::sim_object_image",
-    "ptycho.raw_data::RawData.from_simulation",
-))
+SIMULATION_SOURCES = frozenset((_MK_SIMDATA, n.ILLUMINATE_AND_DIFFRACT, n.FROM_SIMULATION))
 
 # -- datasets / ground truth ---------------------------------------------------------------------------------
 
 DATASET_TYPES = ("simulated", "npz_file")
 # dataset type inferred from the raw_diffraction source when no dataset event was recorded
 DATASET_TYPE_BY_SOURCE = {
-    "ptycho.raw_data::RawData.from_simulation": "simulated",
-    "ptycho.diffsim::illuminate_and_diffract": "simulated",
+    n.FROM_SIMULATION: "simulated",
+    n.ILLUMINATE_AND_DIFFRACT: "simulated",
     _MK_SIMDATA: "simulated",
-    "ptycho.raw_data::RawData.from_file": "npz_file",
-    "ptycho.workflows.components::load_data": "npz_file",
+    n.FROM_FILE: "npz_file",
+    n.LOAD_DATA: "npz_file",
 }
 GROUND_TRUTH_SOURCE_BY_DATASET = {"simulated": "simulated_object", "npz_file": "external_npz"}
 DEFAULT_GROUND_TRUTH_SOURCE = "simulated_object"

@@ -4,13 +4,13 @@ keys and event fields they read. The build in ``parity_tracer.document`` only ca
 
 import math
 
-from parity_tracer import stagemap
+from parity_tracer.profiles.ptychopinn import names, stagemap
 
 SPEC_REFERENCE = "specs/spec-ptycho-core.md §Normalization Invariants"
-DATASET_FORMULA = "sqrt(nphotons / E_batch[sum_xy |X|^2])"
-FALLBACK_FORMULA = "sqrt(nphotons) / (N/2)"
-CFG_NPHOTONS = "nphotons"
-CFG_N = "N"
+DATASET_FORMULA = names.DATASET_SCALE_FORMULA
+FALLBACK_FORMULA = names.FALLBACK_SCALE_FORMULA
+CFG_NPHOTONS = names.CFG.nphotons
+CFG_N = names.CFG.N
 CFG_INTENSITY_SCALE = stagemap.CFG_INTENSITY_SCALE
 INFERENCE_NORM_FIELD = "norm_Y_I"   # the inference event's field carrying the prediction's normalization
 
