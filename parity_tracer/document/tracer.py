@@ -66,8 +66,6 @@ def tracer_block(run, absent_optional, other_stages, duplicates):
     }
 
 
-
-
 def anything_imported(run, root):
     """False when the streams show that no capture point's module under ``root`` (every capture point's module
     when ``root`` is None) was ever imported: no origin event, and each of those points recorded only as
@@ -75,14 +73,15 @@ def anything_imported(run, root):
     if run.kind("origin"):
         return True
     statuses = {}
-    for ev in run.kind("patch"):
-        statuses.setdefault(ev.get("target"), set()).add(ev.get("status"))
+    pairs = [(ev.get("target"), ev.get("status")) for ev in run.kind("patch")]
     for ev in run.kind("footer"):
         if isinstance(ev.get("patches"), dict):
-            for target, status in ev["patches"].items():
-                statuses.setdefault(target, set()).add(status)
-    mine = [s for target, s in statuses.items() if isinstance(target, str) and (
-        root is None or target.partition("::")[0].split(".")[0] == root)]
+            pairs += ev["patches"].items()
+    for target, status in pairs:
+        # streams are hostile: only string targets and statuses count (a list would not even hash)
+        if isinstance(target, str) and (root is None or target.partition("::")[0].split(".")[0] == root):
+            statuses.setdefault(target, set()).add(status if isinstance(status, str) else None)
+    mine = list(statuses.values())
     return not mine or any(s != {"not_imported"} for s in mine)
 
 
