@@ -60,13 +60,11 @@ def _losses(text):
     return values
 
 
-def parser():
+def add_arguments(ap):
     t = proto.TEMPLATE
-    ap = argparse.ArgumentParser(
-        prog="python -m parity_tracer dose-experiments",
-        description="Run a PtychoPINN branch's own pipeline traced (spec §4.2) and write the §4.3 delivery. "
-                    "A comma list in --nphotons or --loss-fn makes a sweep: one run and one delivery per point "
-                    "plus sweep.json.")
+    ap.description = ("Run a PtychoPINN branch's own pipeline traced (spec §4.2) and write the §4.3 delivery. "
+                      "A comma list in --nphotons or --loss-fn makes a sweep: one run and one delivery per point "
+                      "plus sweep.json.")
     where = ap.add_argument_group("where")
     where.add_argument("--output-dir", help="the delivery folder (a sweep: the folder of the points); new or empty")
     where.add_argument("--delivery-root", metavar="REPO",
@@ -94,7 +92,6 @@ def parser():
     npz = ap.add_argument_group("same-NPZ track (spec §5.1)")
     npz.add_argument("--train-npz", metavar="FILE", help="train on this RawData NPZ instead of simulating")
     npz.add_argument("--test-npz", metavar="FILE", help="test NPZ (default: the train NPZ)")
-    return ap
 
 
 def _usage(args):
@@ -383,11 +380,7 @@ def run_point(ctx, p, dest):
 
 # -- the command -------------------------------------------------------------------------------------------------
 
-def main(argv=None):
-    try:
-        args = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
+def command(args):
     try:
         _usage(args)
         checkout, branch = find_checkout(args.ptycho)
@@ -422,8 +415,7 @@ def main(argv=None):
     ctx = {"branch": branch, "flow": flow, "checkout": checkout, "parity_log": args.parity_log,
            "keep_work": args.keep_work, "cwd": os.getcwd(), "pythonpath": os.environ.get("PYTHONPATH", ""),
            "command": " ".join(shlex.quote(a) for a in [os.path.basename(sys.executable), "-m", "parity_tracer",
-                                                         "dose-experiments"] + list(sys.argv[1:] if argv is None
-                                                                                    else argv))}
+                                                         "dose-experiments"] + list(args.argv))}
     sys.stderr.write("parity_tracer: dose-experiments: %s branch (%s), %s flow, %d run%s -> %s\n" % (
         branch, checkout, flow, len(points), "" if len(points) == 1 else "s", dest))
     sys.stderr.flush()
