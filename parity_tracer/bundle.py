@@ -551,30 +551,8 @@ def _document_deviations(b, doc):
 # -- README ----------------------------------------------------------------------------------------------------------
 
 def _command_lines(header):
-    argv = [a for a in _list(header.get("argv")) if isinstance(a, str)]
-    cfg = header.get("config") if isinstance(header.get("config"), dict) else {}
-    exe = header.get("executable") if isinstance(header.get("executable"), str) else "python"
-    cwd = header.get("cwd") if isinstance(header.get("cwd"), str) else None
-    if argv and not argv[0].endswith(".py") and os.path.sep not in argv[0] and argv[0] not in ("-c", "-"):
-        target = ["-m"] + argv          # a module run with -m: the header records its name first
-    else:
-        target = argv
-    env = []
-    if cfg.get("module_prefix"):
-        env.append("PARITY_TRACER_MODULE_PREFIX=%s" % shlex.quote(cfg["module_prefix"]))
-    opts = []
-    for key, opt in (("out_dir", "--out"), ("pipeline", "--pipeline"), ("scenario", "--scenario"),
-                     ("targets", "--targets")):
-        if cfg.get(key):
-            opts += [opt, str(cfg[key])]
-    if cfg.get("save_arrays") is False:
-        opts.append("--no-arrays")
-    if cfg.get("reduce_at_exit") is False:
-        opts.append("--no-reduce")
-    traced = " ".join(env + [shlex.quote(exe), "-m", "parity_tracer", "run"] + [shlex.quote(o) for o in opts] +
-                      [shlex.quote(a) for a in target])
-    plain = " ".join([shlex.quote(exe)] + [shlex.quote(a) for a in target])
-    return cwd, traced, plain
+    from parity_tracer.settings import command_line
+    return command_line(header)
 
 
 def _readme(b, doc, headers, raw_text, checkpoint_text):
