@@ -288,3 +288,17 @@ def test_bundle_command_line_reproduces_the_run(tmp_path, form):
         assert all(z1[k].shape == z2[k].shape for k in z1.files)
         # everything but the diffraction, which carries the simulation's (unseeded) photon noise
         assert all(np.array_equal(z1[k], z2[k]) for k in z1.files if k != "diffraction")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("value,traced", [("Off", False), (" no ", False), ("0", False), ("yes", True),
+                                          ("TRUE", True)])
+def test_the_bootstrap_reads_on_off_like_the_settings(tmp_path, value, traced):
+    from conftest import SITECUSTOMIZE_DIR
+    (tmp_path / "prog.py").write_text(MARKER_PROG)
+    r = run_py(["prog.py"], cwd=tmp_path, env=clean_env(PYTHONPATH=[SITECUSTOMIZE_DIR], PARITY_TRACER=value,
+                                                        PARITY_TRACER_OUT=tmp_path / "out"))
+    assert r.returncode == 0 and r.stdout == "ran\n", r.stderr
+    assert settings.on(value) == traced
+    assert (tmp_path / "out" / "streams").is_dir() == traced
+    assert ("parity_tracer:" in r.stderr) == traced      # the summary line, nothing when off
