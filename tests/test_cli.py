@@ -302,3 +302,19 @@ def test_the_bootstrap_reads_on_off_like_the_settings(tmp_path, value, traced):
     assert settings.on(value) == traced
     assert (tmp_path / "out" / "streams").is_dir() == traced
     assert ("parity_tracer:" in r.stderr) == traced      # the summary line, nothing when off
+
+
+@pytest.mark.slow
+def test_environment_route_records_a_module_run(tmp_path):
+    """``python -m NAME`` through the environment: the header has NAME and ``module: true``, so the bundle's
+    command line is ``run -m NAME ...``."""
+    from conftest import SITECUSTOMIZE_DIR
+    (tmp_path / "mymod.py").write_text("import sys; print(sys.argv[1:])\n")
+    r = run_py(["-m", "mymod", "a", "-m"], cwd=tmp_path,
+               env=clean_env(PYTHONPATH=[SITECUSTOMIZE_DIR], PARITY_TRACER=1, PARITY_TRACER_OUT=tmp_path / "out",
+                             PARITY_TRACER_SCENARIO="sc"))
+    assert r.returncode == 0 and r.stdout == "['a', '-m']\n", r.stderr
+    header = _first_header(tmp_path / "out")
+    assert header["argv"] == ["mymod", "a", "-m"] and header["module"] is True
+    assert settings.command_line(header)[1].endswith("-m parity_tracer run --out %s --scenario sc -m mymod a -m"
+                                                     % (tmp_path / "out"))
