@@ -33,7 +33,7 @@ COMMANDS = {
     "dose-experiments": ("parity_tracer.protocol.command", "add_arguments", "command",
                          "run a PtychoPINN branch traced (spec §4.2) and write the verified §4.3 delivery"),
 }
-#: until reduce/validate/compare/bundle follow the convention: their old ``main(argv)`` (delete when merged)
+#: until compare and bundle/verify follow the convention (engineer D): their old ``main(argv)`` (delete then)
 _LEGACY_MAIN = {"verify": "verify_main"}
 
 
@@ -84,8 +84,9 @@ def parse_command(name, words):
     """The namespace of one command's words (``args.argv``: the words themselves). Raises UsageError, or
     SystemExit(0) after printing the help."""
     module_name, add_name, _, help_text = COMMANDS[name]
-    parser = _parser(name, help_text)
-    getattr(importlib.import_module(module_name), add_name)(parser)
+    module = importlib.import_module(module_name)
+    parser = _parser(name, getattr(module, "DESCRIPTION", None) or help_text[:1].upper() + help_text[1:] + ".")
+    getattr(module, add_name)(parser)
     args = _parse_run(parser, words) if name == "run" else parser.parse_args(words)
     args.argv = list(words)
     return args
@@ -99,7 +100,7 @@ def _top_help():
     return "\n".join(lines)
 
 
-def _parser(name, help_text):
+def _parser(name, description):
     import argparse
 
     class Parser(argparse.ArgumentParser):
@@ -107,8 +108,7 @@ def _parser(name, help_text):
             raise UsageError(message)
 
     # run: no abbreviations, so that the options before the program are found word by word
-    return Parser(prog="%s %s" % (PROG, name), description=help_text[:1].upper() + help_text[1:] + ".",
-                  allow_abbrev=name != "run")
+    return Parser(prog="%s %s" % (PROG, name), description=description, allow_abbrev=name != "run")
 
 
 def _parse_run(parser, rest):

@@ -16,8 +16,8 @@ from parity_tracer.settings import TABLE, Settings
 
 STANDIN_PKG = "parity_tracer.demo.standin.%s.ptycho"
 # commands converted to the add_arguments/command convention in other branches of issue 12 (lead: drop the mark
-# once engineer B's reduce/validate and engineer D's compare/bundle/verify are merged)
-PENDING = {"reduce", "validate", "compare", "bundle", "verify"}
+# once engineer D's compare/bundle/verify are merged)
+PENDING = {"compare", "bundle", "verify"}
 
 
 def _pending(words):
