@@ -2,11 +2,10 @@
 environment round trip, the ``run`` options and their help, the command line that reproduces a run (the bundle's
 "Commands used") and the README's settings table are all derived.
 
-Imported inside the traced program: stdlib ``os`` and ``time`` only (argparse is passed in by the command line).
+Imported inside the traced program (by the agent, the bootstrap and the statistics): stdlib ``os`` and ``time`` only.
 """
 
 import os
-import shlex
 import time
 
 ENV_PREFIX = "PARITY_TRACER_"
@@ -166,6 +165,7 @@ def command_line(header):
     """``(cwd, traced, plain)``: the working directory, the command that reproduces a traced run (every setting
     that is not its default, as its ``run`` option or, without one, as its variable), and the program as plain
     Python runs it, from a stream header (hostile data: only strings are used, each shell-quoted)."""
+    import shlex
     header = header if isinstance(header, dict) else {}
     argv = header.get("argv")
     argv = [a for a in argv if isinstance(a, str)] if isinstance(argv, list) else []
