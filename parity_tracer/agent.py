@@ -20,7 +20,7 @@ from parity_tracer.cli import say as _say
 from parity_tracer.hooks import Patcher, register_hook, unregister_hooks
 from parity_tracer.settings import ENV_PREFIX, RUN_ID_ENV, Settings, default_out_dir
 from parity_tracer.sink import Sink, header_fields
-from parity_tracer.targets import allowed_handler_modules, with_prefix  # noqa: F401  (cli uses it from here)
+from parity_tracer.targets import TargetsError, with_prefix
 
 ROOT_PID_ENV = ENV_PREFIX + "ROOT_PID"
 RUN_ENV = (ROOT_PID_ENV, RUN_ID_ENV, ENV_PREFIX + "OUT")    # what activate sets for child processes
@@ -245,8 +245,55 @@ def new_run_id():
     return "%s-%s" % (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), uuid.uuid4().hex[:12])
 
 
-def activate(settings=None, argv=None):
-    """Start tracing in this process. Returns the agent, or None when tracing could not start."""
+def _program_argv():
+    """(argv, module) of this process as ``run`` would take them: for ``python -m NAME`` (the environment route),
+    ``sys.argv[0]`` is still ``-m`` while ``sitecustomize`` runs; the name is in ``sys.orig_argv`` (3.10+)."""
+    argv = list(sys.argv)
+    orig = list(getattr(sys, "orig_argv", None) or ())
+    if argv[:1] == ["-m"] and len(orig) >= len(argv) and orig[len(orig) - len(argv) + 1:] == argv[1:]:
+        name = orig[len(orig) - len(argv)]
+        name = name[2:] if name.startswith("-m") else name
+        if name:
+            return [name] + argv[1:], True
+    return argv, False
+
+
+class ConfigError(Exception):
+    """The user's own configuration cannot work (a bad targets file, an output folder that cannot be made)."""
+
+
+def _is_root(settings):
+    # Children inherit the output directory; only the first process tracing into it reduces it at exit
+    # (a nested ``run --out elsewhere`` started by a traced process is the root of its own directory).
+    inherited = os.environ.get(ENV_PREFIX + "OUT")
+    return ROOT_PID_ENV not in os.environ or not inherited or os.path.abspath(inherited) != settings.out_dir \
+        or not os.environ.get(RUN_ID_ENV)
+
+
+def prepare(settings):
+    """What activation needs from the user's configuration: the capture points and, for the root of a run, its
+    own output folder (claimed). ``run`` calls it before the program starts and stops on ``ConfigError``; the
+    environment route gets it inside ``activate``, where any failure runs the program untraced."""
+    if not settings.out_dir:
+        settings.out_dir = default_out_dir(settings.scenario or settings.pipeline)
+    settings.out_dir = os.path.abspath(settings.out_dir)
+    root = _is_root(settings)
+    try:
+        profile, points = load_points(settings)           # a bad targets file fails before anything is made
+    except TargetsError as exc:
+        raise ConfigError("targets file %s" % exc)
+    if root:
+        try:
+            settings.out_dir = outputs.claim_dir(settings.out_dir)  # never a folder another run wrote into
+        except OSError as exc:
+            raise ConfigError("output folder %s cannot be created (%s)" % (
+                settings.out_dir, exc.strerror or exc)) from exc
+    return profile, points, root
+
+
+def activate(settings=None, argv=None, module=False, prepared=None):
+    """Start tracing in this process. Returns the agent, or None when tracing could not start. ``argv``: the
+    program's command line, ``module``: whether it was run with ``-m`` (both recorded in the header)."""
     global _agent
     if _agent is not None:
         return _agent
@@ -254,23 +301,16 @@ def activate(settings=None, argv=None):
     environ_before = {key: os.environ.get(key) for key in RUN_ENV}
     try:
         faults.check("activation")
-        if not settings.out_dir:
-            settings.out_dir = default_out_dir(settings.scenario or settings.pipeline)
-        settings.out_dir = os.path.abspath(settings.out_dir)
-        # Children inherit the output directory; only the first process tracing into it reduces it at exit
-        # (a nested ``run --out elsewhere`` started by a traced process is the root of its own directory).
-        inherited = os.environ.get(ENV_PREFIX + "OUT")
-        if ROOT_PID_ENV not in os.environ or not inherited or os.path.abspath(inherited) != settings.out_dir \
-                or not os.environ.get(RUN_ID_ENV):
-            # the root of a run: a new run id, and a folder of its own (never one another run wrote into)
-            profile, points = load_points(settings)        # a bad targets file fails before anything is made
-            settings.out_dir = outputs.claim_dir(settings.out_dir)
+        profile, points, root = prepared or prepare(settings)
+        if root:
             os.environ[ROOT_PID_ENV] = str(os.getpid())
             os.environ[RUN_ID_ENV] = new_run_id()
-        else:
-            profile, points = load_points(settings)
         os.environ[ENV_PREFIX + "OUT"] = settings.out_dir
-        sink = Sink(settings.out_dir, header_fields(settings, sys.argv if argv is None else argv, profile.name))
+        if argv is None:
+            argv, module = _program_argv()
+        header = header_fields(settings, argv, profile.name)
+        header["module"] = bool(module)
+        sink = Sink(settings.out_dir, header)
         sink.open()
         recorder = Recorder(sink, strict=settings.strict)
         patcher = Patcher(points, recorder, sink.write)

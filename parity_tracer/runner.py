@@ -7,6 +7,7 @@ passed through, and an uncaught exception printed without our frames, exit statu
 
 import atexit
 import importlib.machinery
+import importlib.util
 import os
 import runpy
 import signal
@@ -15,7 +16,42 @@ import types
 
 
 class NoSource(Exception):
-    """The script or module to run does not exist (reported like python does, exit 2)."""
+    """The script or module to run does not exist: reported in python's words, with python's exit status (2 for a
+    script, 1 for a module)."""
+
+    def __init__(self, message, status=2):
+        super().__init__(message)
+        self.status = status
+
+
+class Program:
+    """A program resolved by ``prepare``, ready to ``execute``."""
+
+    def __init__(self, target, args, module):
+        self.target, self.args, self.module = target, list(args), module
+        self.label = target.split(".")[-1] if module else os.path.splitext(os.path.basename(target))[0]
+
+    def execute(self):
+        execute(self.target, self.args, self.module)
+
+
+def prepare(target, args, module=False):
+    """Resolve the program before anything of ours starts (coverage's ``PyRunner.prepare``), so that a missing
+    script or module is reported before tracing is set up. Only the top-level package of a module is looked up
+    (found, never imported: importing it here would run its code before the patches are in place)."""
+    if module:
+        _set_path0(os.getcwd())                  # what ``python -m`` (and run_module) search first
+        top = target.split(".")[0]
+        try:
+            found = importlib.util.find_spec(top) if top else None
+        except (ImportError, ValueError) as exc:
+            raise NoSource("Error while finding module specification for %r (%s: %s)" % (
+                target, type(exc).__name__, exc), status=1)
+        if found is None:
+            raise NoSource("No module named %s" % top, status=1)
+    elif not os.path.exists(target):
+        raise NoSource("can't open file %r: [Errno 2] No such file or directory" % os.path.abspath(target))
+    return Program(target, args, module)
 
 
 def _set_path0(directory):
@@ -78,7 +114,7 @@ def execute(target, args, module=False):
         raise
     except NoSource as exc:
         sys.stderr.write("%s: %s\n" % (sys.executable, exc))
-        raise SystemExit(2)
+        raise SystemExit(exc.status)
     except ImportError as exc:
         if module and getattr(exc, "name", None) == target.split(".")[0] and exc.__traceback__.tb_next is None:
             sys.stderr.write("%s: No module named %s\n" % (sys.executable, target))

@@ -76,8 +76,8 @@ _EIGHT = np.arange(8)
 
 
 def _pure_numpy_forced() -> bool:
-    value = os.environ.get("PARITY_TRACER_PURE_NUMPY", "").strip().lower()
-    return value not in ("", "0", "false", "no", "off")
+    from parity_tracer.settings import ENV_PREFIX, on
+    return on(os.environ.get(ENV_PREFIX + "PURE_NUMPY"))
 
 
 #: ``_moments.moments(chunk, pivot) -> (n, s, ss, min, max, nan, inf)`` or None (pure numpy).

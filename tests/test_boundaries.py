@@ -25,12 +25,6 @@ STANDIN_TREE = PACKAGE / "demo" / "standin"          # a stand-in of PtychoPINN 
 
 # -- 1. PtychoPINN knowledge -------------------------------------------------------------------------------------
 
-# Knowledge moved into the profile package by the maintainer (compare, bundle) and CLI (protocol) work of the same
-# issue lands when those branches merge; until then these files still hold theirs.
-PENDING = {"command.py": "dose-experiments' checkout layout, NPZ keys and step rendering belong with "
-                         "profiles/ptychopinn/protocol.py (protocol/ is converted by issue 12, A)"}
-
-
 def _schema_words():
     """Every property / enum word of the document schema: the spec's vocabulary, which the generic code may use
     even where PtychoPINN spells a cfg key the same (``nphotons``, ``gridsize``, ``N``)."""
@@ -96,9 +90,7 @@ def _outside_profiles():
                   if PROFILES not in p.parents and STANDIN_TREE not in p.parents)
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, id=str(p.relative_to(PACKAGE)), marks=(
-    [pytest.mark.xfail(reason=PENDING[p.name], strict=False)] if p.name in PENDING else []))
-    for p in _outside_profiles()])
+@pytest.mark.parametrize("path", [pytest.param(p, id=str(p.relative_to(PACKAGE))) for p in _outside_profiles()])
 def test_no_ptychopinn_knowledge_outside_the_profile(path):
     assert knowledge_in(path) == []
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import run_py
-from parity_tracer import report
+from parity_tracer import cli, report
 from parity_tracer.report import figures, inputs
 
 SECTIONS = ["1. Runs", "2. Verdict", "3. Stages", "4. Reconstructions", "5. Probe", "6. Intensity scale",
@@ -23,7 +23,7 @@ SECTIONS = ["1. Runs", "2. Verdict", "3. Stages", "4. Reconstructions", "5. Prob
 
 def _page(tmp_path, *args, name="report.html"):
     out = tmp_path / name
-    rc = report.main([str(a) for a in args] + ["-o", str(out)])
+    rc = cli.main(["report"] + [str(a) for a in args] + ["-o", str(out)])
     return rc, out.read_text(encoding="utf-8") if out.exists() else None
 
 

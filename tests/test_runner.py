@@ -122,7 +122,12 @@ def test_keyboard_interrupt_exits_like_python(tmp_path):
 
 
 def test_run_options_parse():
-    from parity_tracer.cli import parse_run_args
-    assert parse_run_args(["--out", "d", "--scenario=s", "x.py", "--out", "y"]) == (
-        {"out_dir": "d", "scenario": "s"}, "x.py", False, ["--out", "y"])
-    assert parse_run_args(["--no-arrays", "-m", "a.b", "-m", "c"]) == ({"save_arrays": False}, "a.b", True, ["-m", "c"])
+    """Our options stop at the program: everything from the script (or -m module) on is the program's."""
+    from parity_tracer.cli import parse_command
+    args = parse_command("run", ["--out", "d", "--scenario=s", "x.py", "--out", "y"])
+    assert (args.out_dir, args.scenario, args.script, args.module, args.args) == ("d", "s", "x.py", None,
+                                                                                  ["--out", "y"])
+    args = parse_command("run", ["--no-arrays", "-m", "a.b", "-m", "c"])
+    assert (args.save_arrays, args.module, args.script, args.args) == (False, "a.b", None, ["-m", "c"])
+    args = parse_command("run", ["--allow-handler-module", "a", "--allow-handler-module=b", "--", "-x.py", "-h"])
+    assert (args.allow_handler_modules, args.script, args.args) == (["a", "b"], "-x.py", ["-h"])

@@ -36,10 +36,11 @@ def _python_style_warning(exc):
     sys.stderr.write("Error in sitecustomize; set PYTHONVERBOSE for traceback:\n%s: %s\n" % (type(exc).__name__, exc))
 
 
-def _wanted():
-    if os.environ.get("PARITY_TRACER", "").strip().lower() in ("", "0", "false", "no", "off"):
-        return False
-    return not _runs_our_cli()
+def _wanted(here):
+    value = os.environ.get("PARITY_TRACER", "")
+    if not value.strip() or _runs_our_cli():
+        return False                 # unset: nothing of ours is imported
+    return _import(here, "settings").on(value)      # the one on/off reading of the settings
 
 
 def _runs_our_cli():
@@ -63,28 +64,26 @@ def _runs_our_cli():
     return False
 
 
-def _import_agent(here):
-    """The agent module: installed, or from the checkout this file sits in."""
+def _import(here, name):
+    """A module of ours: installed, or from the checkout this file sits in."""
+    import importlib
     try:
-        from parity_tracer import agent
-        return agent
+        return importlib.import_module("parity_tracer." + name)
     except ImportError:
         parent = here
         for _ in range(3):
             parent = os.path.dirname(parent)
             if os.path.isfile(os.path.join(parent, "parity_tracer", "__init__.py")):
                 sys.path.append(parent)
-                from parity_tracer import agent
-                return agent
+                return importlib.import_module("parity_tracer." + name)
         raise
 
 
 def _activate(here):
-    if not _wanted():
-        return False
     try:
-        agent = _import_agent(here)
-        if agent.activate() is not None:
+        if not _wanted(here):
+            return False
+        if _import(here, "agent").activate() is not None:
             return True
     except Exception as exc:
         sys.stderr.write("parity_tracer: tracing disabled, activation failed (%s: %s)\n" % (type(exc).__name__, exc))

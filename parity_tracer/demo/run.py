@@ -20,7 +20,6 @@ The comparison must name ``grouped_X_full`` as the first divergence: the demo ch
 Exit status: 0 when it did, 1 when it did not, 2 when a step failed.
 """
 
-import argparse
 import io
 import os
 import shutil
@@ -202,15 +201,11 @@ def run_demo(out):
     return 0 if named else 1
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m parity_tracer demo",
-                                     description="Trace and compare two small synthetic pipelines (no PtychoPINN "
-                                                 "needed).")
+def add_arguments(parser):
     parser.add_argument("--out", help="output directory (default: ./parity_tracer_out/<time>-demo-<pid>)")
-    try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
+
+
+def command(args):
     from parity_tracer.settings import default_out_dir
     try:
         # the default name is predictable: claimed by an exclusive mkdir (a planted link or folder is skipped)
@@ -220,7 +215,3 @@ def main(argv=None):
         sys.stdout.flush()
         sys.stderr.write("parity_tracer: demo: %s\n" % exc)
         return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -7,8 +7,7 @@ class GenericProfile:
     root = None
 
     def points(self, settings):
-        from parity_tracer.agent import allowed_handler_modules
-        from parity_tracer.targets import load_targets_file
+        from parity_tracer.targets import allowed_handler_modules, load_targets_file
         return load_targets_file(settings.targets, allowed_modules=allowed_handler_modules(settings)) \
             if settings.targets else []
 

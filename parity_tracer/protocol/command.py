@@ -60,13 +60,11 @@ def _losses(text):
     return values
 
 
-def parser():
+def add_arguments(ap):
     t = proto.TEMPLATE
-    ap = argparse.ArgumentParser(
-        prog="python -m parity_tracer dose-experiments",
-        description="Run a PtychoPINN branch's own pipeline traced (spec §4.2) and write the §4.3 delivery. "
-                    "A comma list in --nphotons or --loss-fn makes a sweep: one run and one delivery per point "
-                    "plus sweep.json.")
+    ap.description = ("Run a PtychoPINN branch's own pipeline traced (spec §4.2) and write the §4.3 delivery. "
+                      "A comma list in --nphotons or --loss-fn makes a sweep: one run and one delivery per point "
+                      "plus sweep.json.")
     where = ap.add_argument_group("where")
     where.add_argument("--output-dir", help="the delivery folder (a sweep: the folder of the points); new or empty")
     where.add_argument("--delivery-root", metavar="REPO",
@@ -94,7 +92,6 @@ def parser():
     npz = ap.add_argument_group("same-NPZ track (spec §5.1)")
     npz.add_argument("--train-npz", metavar="FILE", help="train on this RawData NPZ instead of simulating")
     npz.add_argument("--test-npz", metavar="FILE", help="test NPZ (default: the train NPZ)")
-    return ap
 
 
 def _usage(args):
@@ -115,12 +112,12 @@ def find_checkout(path):
     if path:
         checkout = os.path.abspath(path)
     else:
-        spec = importlib.util.find_spec("ptycho")        # finds, never imports
+        spec = importlib.util.find_spec(proto.PACKAGE)     # finds, never imports
         if spec is None or not spec.submodule_search_locations:
             raise UsageError("no PtychoPINN found: pass --ptycho PATH (a checkout) or put one on PYTHONPATH")
         checkout = os.path.dirname(os.path.abspath(list(spec.submodule_search_locations)[0]))
-    if not os.path.isdir(os.path.join(checkout, "ptycho")):
-        raise UsageError("%s is not a PtychoPINN checkout (no ptycho/ package)" % checkout)
+    if not os.path.isdir(os.path.join(checkout, proto.PACKAGE)):
+        raise UsageError("%s is not a PtychoPINN checkout (no %s/ package)" % (checkout, proto.PACKAGE))
     branch = proto.detect_branch(checkout)
     if branch is None:
         raise UsageError("%s: cannot tell the branch from the layout (%s)" % (
@@ -129,20 +126,12 @@ def find_checkout(path):
 
 
 def _npz_info(path):
-    """(number of scan points, patch size) of a RawData NPZ, read without pickles."""
-    import numpy as np
     if not os.path.isfile(path):
         raise UsageError("%s is not a file" % path)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("xcoords", "ycoords", "diff3d", "probeGuess") if k not in z.files]
-            if missing:
-                raise UsageError("%s is not a RawData NPZ (missing %s)" % (path, ", ".join(missing)))
-            return int(z["xcoords"].shape[0]), int(z["diff3d"].shape[-1])
-    except UsageError:
-        raise
-    except Exception as exc:
-        raise UsageError("%s: cannot read as an NPZ (%s)" % (path, type(exc).__name__))
+        return proto.npz_info(path)
+    except ValueError as exc:
+        raise UsageError("%s: %s" % (path, exc))
 
 
 # -- one point ---------------------------------------------------------------------------------------------------
@@ -176,37 +165,6 @@ def _child_command(branch, flow, p, steps, run_dir, plan_path, checkout):
     return cmd + ["-m", "parity_tracer.protocol.launch", str(plan_path)]
 
 
-def render_steps(steps):
-    """The launch steps as the Python they amount to (for the README)."""
-    def val(v):
-        if isinstance(v, tuple) and v and v[0] == "path":
-            return "Path(%r)" % v[1]
-        if isinstance(v, tuple) and v and v[0] == "dataclass":
-            return "%s(%s)" % (v[1].split(":")[1], ", ".join("%s=%s" % (k, val(x)) for k, x in v[2].items()))
-        if isinstance(v, tuple) and v and v[0] == "result":
-            return "%s[%d]" % (v[1], v[2])
-        return repr(tuple(v)) if isinstance(v, list) else repr(v)
-    lines = []
-    for s in steps:
-        if s[0] == "cfg":
-            lines.append("ptycho.params.cfg.update({%s})" % ", ".join("%r: %r" % kv for kv in s[1].items()))
-        elif s[0] == "tf_seed":
-            lines.append("tensorflow.random.set_seed(%d)" % s[1])
-        elif s[0] == "call":
-            module, _, fn = s[1].partition(":")
-            call = "%s.%s(%s)" % (module, fn, ", ".join("%s=%s" % (k, val(v)) for k, v in s[2].items()))
-            lines.append(("%s = %s" % (s[3], call)) if len(s) > 3 else call)
-        elif s[0] == "import":
-            lines.append("import %s" % s[1])
-        elif s[0] == "probe_from_npz":
-            lines.append("ptycho.probe.set_probe_guess(None, numpy.load(%r)['probeGuess'])" % s[1])
-        elif s[0] == "script":
-            lines.append("python %s" % " ".join(shlex.quote(a) for a in [s[1]] + list(s[2])))
-        elif s[0] == "grid_raw_data":
-            lines.append("# afterwards: raw_data.npz from the captured train simulation and "
-                         "ptycho.diffsim.extract_coords(%d, %d, coord_type='global', outer_offset=%d)"
-                         % (s[1]["size"], s[1]["nimgs"], s[1]["outer_offset"]))
-    return lines
 
 
 def _run_text(cmd, timeout=120):
@@ -282,7 +240,7 @@ def _readme_head(ctx, p, env, status, log_note, raw_text):
               "PYTHONPATH=%s %s" % (shlex.quote(ctx["child_pythonpath"]),
                                     " ".join(shlex.quote(c) for c in ctx["child_command"])), "```", "",
               "What the child ran: the %s branch's own code (checkout `%s`), nothing copied or edited:" % (
-                  branch, ctx["checkout"]), "", "```python"] + render_steps(steps) + ["```", "",
+                  branch, ctx["checkout"]), "", "```python"] + proto.render_steps(steps) + ["```", "",
               "`logs/pipeline.log` holds the child's output; `logs/launch_plan.json` the steps above as data.", "",
               "## Environment", "", "```", "$ python --version", env["python"],
               "$ pip list | grep -E \"tensorflow|keras|numpy\"", *env["packages"], "```", "",
@@ -336,15 +294,7 @@ def run_point(ctx, p, dest):
     if notes_path.is_file():
         notes = json.loads(notes_path.read_text(encoding="utf-8"))
         if notes.get("ok") and (payload / "raw_data.npz").is_file():
-            raw_text = ("Derived from the run's grid-simulated train data (the `mk_simdata` train call, captured "
-                        "before the pipeline shuffles it) in RawData's own NPZ format (%s), so that "
-                        "`RawData.from_file` of either branch loads it: `diff3d` = the simulated diffraction "
-                        "amplitudes of each channel (as the pipeline trained on them, i.e. divided by the "
-                        "simulation's intensity_scale); `xcoords`/`ycoords` (= `*_start`) = the patch centres from the "
-                        "branch's own `diffsim.extract_coords(..., coord_type='global')`; `probeGuess` = the "
-                        "normalized probe of the simulation (cfg['probe']); `objectGuess` = the simulated object "
-                        "divided by its norm_Y_I (what was illuminated); `scan_index` = 0. %s."
-                        % (", ".join(proto.NPZ_KEYS), "; ".join(notes.get("notes", []))))
+            raw_text = proto.GRID_RAW_DATA_TEXT % "; ".join(notes.get("notes", []))
             raw = (str(payload / "raw_data.npz"), "the run's simulated train data in RawData's NPZ format", raw_text)
             raw_text = None                   # the bundle's README section says it
         elif not notes.get("ok"):
@@ -383,11 +333,7 @@ def run_point(ctx, p, dest):
 
 # -- the command -------------------------------------------------------------------------------------------------
 
-def main(argv=None):
-    try:
-        args = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
+def command(args):
     try:
         _usage(args)
         checkout, branch = find_checkout(args.ptycho)
@@ -422,8 +368,7 @@ def main(argv=None):
     ctx = {"branch": branch, "flow": flow, "checkout": checkout, "parity_log": args.parity_log,
            "keep_work": args.keep_work, "cwd": os.getcwd(), "pythonpath": os.environ.get("PYTHONPATH", ""),
            "command": " ".join(shlex.quote(a) for a in [os.path.basename(sys.executable), "-m", "parity_tracer",
-                                                         "dose-experiments"] + list(sys.argv[1:] if argv is None
-                                                                                    else argv))}
+                                                         "dose-experiments"] + list(args.argv))}
     sys.stderr.write("parity_tracer: dose-experiments: %s branch (%s), %s flow, %d run%s -> %s\n" % (
         branch, checkout, flow, len(points), "" if len(points) == 1 else "s", dest))
     sys.stderr.flush()

@@ -12,7 +12,6 @@ Exit status: 0 when the page was written, 2 when an input is unusable or the pag
 ``parity_tracer: report: ...`` on stderr).
 """
 
-import argparse
 import os
 import sys
 
@@ -81,9 +80,7 @@ def _write(path, text):
     outputs.write_bytes(path, text.encode("utf-8"))     # private temp file + rename: never through a link
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m parity_tracer report",
-                                     description="One self-contained HTML page about one run or a comparison.")
+def add_arguments(parser):
     parser.add_argument("runs", nargs="+", metavar="RUN",
                         help="run folder, delivery folder, telemetry document, or sweep folder (A, then B)")
     parser.add_argument("-o", "--output", required=True, help="the HTML file to write")
@@ -92,10 +89,9 @@ def main(argv=None):
     parser.add_argument("--mode", choices=compare.MODES, default="auto")
     parser.add_argument("--png-dir", metavar="DIR",
                         help="also write each run's images as PNG files here (A-amplitude.png, B-probe-pre.png, ...)")
-    try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
+
+
+def command(args):
     from parity_tracer.report import inputs
     try:
         runs, sweeps = [], list(args.sweep)

@@ -11,9 +11,9 @@ from parity_tracer.maintainer.bundle.checksums import (
 from parity_tracer.document.fields import get, mapping, sequence
 from parity_tracer.profiles.ptychopinn import maintainer as ptychopinn
 from parity_tracer.profiles.ptychopinn.stagemap import REQUIRED_STAGES
+from parity_tracer.settings import command_line
 
 HEADER_SCAN_LINES = 50
-_list = sequence     # the spelling of _command_lines, moved here unchanged (settings.command_line replaces it)
 
 
 def readme(b, doc, headers, raw_text, checkpoint_text):
@@ -55,7 +55,7 @@ def _commands(headers):
         lines += ["No stream header was found (the run's `streams/` directory is not available), so the command "
                   "line is unknown.", ""]
     for path, h in headers:
-        cwd, traced, plain = _command_lines(h)
+        cwd, traced, plain = command_line(h)
         lines.append("Process %s%s (stream `%s`), working directory `%s`:" % (
             h.get("pid"), " (child of %s)" % h.get("ppid") if any(h.get("ppid") == o.get("pid") for _, o in headers)
             else "", Path(path).name, cwd))
@@ -160,28 +160,3 @@ def stream_headers(run_dir, doc):
     return headers
 
 
-def _command_lines(header):
-    argv = [a for a in _list(header.get("argv")) if isinstance(a, str)]
-    cfg = header.get("config") if isinstance(header.get("config"), dict) else {}
-    exe = header.get("executable") if isinstance(header.get("executable"), str) else "python"
-    cwd = header.get("cwd") if isinstance(header.get("cwd"), str) else None
-    if argv and not argv[0].endswith(".py") and os.path.sep not in argv[0] and argv[0] not in ("-c", "-"):
-        target = ["-m"] + argv          # a module run with -m: the header records its name first
-    else:
-        target = argv
-    env = []
-    if cfg.get("module_prefix"):
-        env.append("PARITY_TRACER_MODULE_PREFIX=%s" % shlex.quote(cfg["module_prefix"]))
-    opts = []
-    for key, opt in (("out_dir", "--out"), ("pipeline", "--pipeline"), ("scenario", "--scenario"),
-                     ("targets", "--targets")):
-        if cfg.get(key):
-            opts += [opt, str(cfg[key])]
-    if cfg.get("save_arrays") is False:
-        opts.append("--no-arrays")
-    if cfg.get("reduce_at_exit") is False:
-        opts.append("--no-reduce")
-    traced = " ".join(env + [shlex.quote(exe), "-m", "parity_tracer", "run"] + [shlex.quote(o) for o in opts] +
-                      [shlex.quote(a) for a in target])
-    plain = " ".join([shlex.quote(exe)] + [shlex.quote(a) for a in target])
-    return cwd, traced, plain

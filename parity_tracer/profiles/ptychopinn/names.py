@@ -132,6 +132,7 @@ LOCAL_OFFSET_SIGN = "local_offset_sign"      # ptycho.raw_data
 # -- RawData (and its NPZ files) ---------------------------------------------------------------------------------
 RAW_DATA_FIELDS = ("xcoords", "ycoords", "xcoords_start", "ycoords_start", "diff3d", "probeGuess", "objectGuess",
                    "scan_index")
+XCOORDS, YCOORDS = RAW_DATA_FIELDS[:2]
 PROBE_GUESS = "probeGuess"
 OBJECT_GUESS = "objectGuess"
 DIFF3D = "diff3d"

@@ -16,6 +16,7 @@ A step is a tuple:
 """
 
 import os
+import shlex
 
 from parity_tracer.profiles.ptychopinn import names
 
@@ -38,6 +39,7 @@ TEMPLATE_SOURCES = {"size": "params.cfg default (dose.py keeps it)", "nimgs_trai
                     "N": "params.cfg default", "gridsize": "dose.init / spec §4.2", "nepochs": "spec §4.2 / dose.init",
                     "nphotons": "spec §4.2", "loss_fn": "dose.init default"}
 NPZ_KEYS = names.RAW_DATA_FIELDS
+PACKAGE = names.ROOT       # the checkout's top-level package (found by the command, never imported)
 NPZ_NEIGHBORS = 7          # legacy load_generic_data groups with K=7; main is given the same
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 ENV_BY_FLOW = {"grid-lines": {"PTYCHO_MEMOIZE_KEY_MODE": "dataset"}}   # as main's grid-lines CLI sets it
@@ -217,3 +219,63 @@ def grid_raw_data(captured, cfg, diffsim, size, outer_offset, nimgs):
     notes.append("%d scan points from %d groups x %d channels of object 0 (duplicates on the grid kept once)"
                  % (len(keep), per_image, C))
     return arrays, notes
+
+
+def npz_info(path):
+    """(number of scan points, patch size) of a RawData NPZ, read without pickles; ValueError when it is not one."""
+    import numpy as np
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            needed = (names.XCOORDS, names.YCOORDS, names.DIFF3D, names.PROBE_GUESS)
+            missing = [k for k in needed if k not in z.files]
+            if missing:
+                raise ValueError("not a RawData NPZ (missing %s)" % ", ".join(missing))
+            return int(z[needed[0]].shape[0]), int(z[names.DIFF3D].shape[-1])
+    except ValueError:
+        raise
+    except Exception as exc:
+        raise ValueError("cannot read as an NPZ (%s)" % type(exc).__name__)
+
+
+def render_steps(steps):
+    """The launch steps as the Python they amount to (for the README)."""
+    def val(v):
+        if isinstance(v, tuple) and v and v[0] == "path":
+            return "Path(%r)" % v[1]
+        if isinstance(v, tuple) and v and v[0] == "dataclass":
+            return "%s(%s)" % (v[1].split(":")[1], ", ".join("%s=%s" % (k, val(x)) for k, x in v[2].items()))
+        if isinstance(v, tuple) and v and v[0] == "result":
+            return "%s[%d]" % (v[1], v[2])
+        return repr(tuple(v)) if isinstance(v, list) else repr(v)
+    lines = []
+    for s in steps:
+        if s[0] == "cfg":
+            lines.append("%s.cfg.update({%s})" % (names.PARAMS, ", ".join("%r: %r" % kv for kv in s[1].items())))
+        elif s[0] == "tf_seed":
+            lines.append("tensorflow.random.set_seed(%d)" % s[1])
+        elif s[0] == "call":
+            module, _, fn = s[1].partition(":")
+            call = "%s.%s(%s)" % (module, fn, ", ".join("%s=%s" % (k, val(v)) for k, v in s[2].items()))
+            lines.append(("%s = %s" % (s[3], call)) if len(s) > 3 else call)
+        elif s[0] == "import":
+            lines.append("import %s" % s[1])
+        elif s[0] == "probe_from_npz":
+            lines.append("%s.set_probe_guess(None, numpy.load(%r)[%r])" % (names.PROBE, s[1], names.PROBE_GUESS))
+        elif s[0] == "script":
+            lines.append("python %s" % " ".join(shlex.quote(a) for a in [s[1]] + list(s[2])))
+        elif s[0] == "grid_raw_data":
+            lines.append("# afterwards: raw_data.npz from the captured train simulation and "
+                         "%s.extract_coords(%d, %d, coord_type='global', outer_offset=%d)"
+                         % (names.DIFFSIM, s[1]["size"], s[1]["nimgs"], s[1]["outer_offset"]))
+    return lines
+
+
+# the bundle README's account of raw_data.npz made from a grid simulation (%s: the derivation's own notes)
+GRID_RAW_DATA_TEXT = (
+    "Derived from the run's grid-simulated train data (the `mk_simdata` train call, captured before the pipeline "
+    "shuffles it) in RawData's own NPZ format (" + ", ".join(NPZ_KEYS) + "), so that `RawData.from_file` of either "
+    "branch loads it: `diff3d` = the simulated diffraction amplitudes of each channel (as the pipeline trained on "
+    "them, i.e. divided by the simulation's intensity_scale); `xcoords`/`ycoords` (= `*_start`) = the patch centres "
+    "from the branch's own `diffsim.extract_coords(..., coord_type='global')`; `probeGuess` = the normalized probe "
+    "of the simulation (cfg['probe']); `objectGuess` = the simulated object divided by its norm_Y_I (what was "
+    "illuminated); `scan_index` = 0. %s.")
