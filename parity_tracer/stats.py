@@ -294,24 +294,31 @@ class _Real:
         self.add_sums(x, r)
         return r[5], r[6]
 
+    def _extend(self, lo, hi):
+        """Widen the running extrema by a chunk's; False when the chunk must take the scaled path (values so far
+        from the pivot that their squares would leave float64's range)."""
+        if self.lo is None:
+            self.lo, self.hi = lo, hi
+        else:
+            if lo < self.lo:
+                self.lo = lo
+            if hi > self.hi:
+                self.hi = hi
+        if self.wide:
+            p = self.pivot
+            amax = max(abs(lo - p), abs(hi - p))
+            return _TINY < amax < _HUGE or amax == 0.0
+        return True
+
     def add_sums(self, x, r):
         """Add chunk `x` given the kernel's ``(n, s, ss, min, max, ...)`` of it around ``self.pivot``."""
         n, s, ss, mn, mx = r[0], r[1], r[2], r[3], r[4]
         if n == 0:
             return
-        if self.lo is None:
-            self.lo, self.hi = mn, mx
-        else:
-            if mn < self.lo:
-                self.lo = mn
-            if mx > self.hi:
-                self.hi = mx
+        if not self._extend(mn, mx):
+            bad = None if n == x.size else np.flatnonzero(~np.isfinite(x))
+            return self._add_scaled(x, n, mn, mx, bad)
         p = self.pivot
-        if self.wide:
-            amax = max(abs(mn - p), abs(mx - p))
-            if not (_TINY < amax < _HUGE or amax == 0.0):
-                bad = None if n == x.size else np.flatnonzero(~np.isfinite(x))
-                return self._add_scaled(x, n, mn, mx, bad)
         m2 = ss - s * s / n
         offset = s / n
         if not m2 * COND >= ss:
@@ -329,59 +336,57 @@ class _Real:
         `bad`: indices of elements to ignore (then `first` is the index of a valid one).  `mn`/`mx`:
         extrema of the valid elements when known.  `scratch`: `x` is ours to overwrite.
         """
-        size = x.size
-        n = size
+        n = x.size
         b = None
         if bad is not None:
-            n = size - bad.size
+            n = x.size - bad.size
             if n == 0:
                 return
-            if scratch:
-                x[bad] = x[first]
-            elif x.dtype.itemsize <= 8 and x.dtype.kind == "f":  # exact in float64: fill the copy
-                b = self.buf[:size]
-                _copyto(b, x)
-                b[bad] = b[first]
-                mn, mx = _min(b), _max(b)
-            else:  # longdouble would round in float64: extrema of the valid elements themselves
-                v = np.delete(x, bad)
-                mn, mx = _min(v), _max(v)
+            b, mn, mx = self._fill_bad(x, bad, first, scratch, mn, mx)
         if mn is None:
             mn, mx = _min(x), _max(x)
-        if self.as_int:
-            fmn, fmx = int(mn), int(mx)
-        else:
-            fmn, fmx = float(mn), float(mx)
-        if self.lo is None:
-            self.lo, self.hi = fmn, fmx
-        else:
-            if fmn < self.lo:
-                self.lo = fmn
-            if fmx > self.hi:
-                self.hi = fmx
+        fmn, fmx = (int(mn), int(mx)) if self.as_int else (float(mn), float(mx))
+        if not self._extend(fmn, fmx):
+            return self._add_scaled(x, n, mn, mx, bad)
+        self._add_centred(x, self._centred(x, b, bad), n, bad)
+
+    def _fill_bad(self, x, bad, first, scratch, mn, mx):
+        """Neutralize the elements to ignore: ``(filled copy or None, mn, mx)`` of the valid elements."""
+        if scratch:
+            x[bad] = x[first]
+            return None, mn, mx
+        if x.dtype.itemsize <= 8 and x.dtype.kind == "f":  # exact in float64: fill the copy
+            b = self.buf[:x.size]
+            _copyto(b, x)
+            b[bad] = b[first]
+            return b, _min(b), _max(b)
+        v = np.delete(x, bad)  # longdouble would round in float64: extrema of the valid elements themselves
+        return None, _min(v), _max(v)
+
+    def _centred(self, x, b, bad):
+        """`x` minus the pivot in float64 (`b`: the filled copy of a dirty float chunk), bad elements zeroed; `x`
+        itself when it already is that."""
         p = self.pivot
-        if self.wide:
-            amax = max(abs(fmn - p), abs(fmx - p))
-            if not (_TINY < amax < _HUGE or amax == 0.0):
-                return self._add_scaled(x, n, mn, mx, bad)
-        buf = self.buf[:size]
         if b is not None:  # dirty float chunk already copied
             if p != 0.0:
                 np.subtract(b, p, out=b)
             b[bad] = 0.0
-        elif x.dtype == np.float64 and bad is None:
+            return b
+        buf = self.buf[:x.size]
+        if x.dtype == np.float64 and bad is None:
             if p == 0.0:
-                b = x  # read in place: no copy at all
-            else:
-                b = buf
-                np.subtract(x, p, out=b)
-        else:
-            b = buf
-            _copyto(b, x, casting="unsafe")  # exact for float32/16, ints up to 2**53
-            if p != 0.0:
-                np.subtract(b, p, out=b)
-            if bad is not None:
-                b[bad] = 0.0
+                return x  # read in place: no copy at all
+            np.subtract(x, p, out=buf)
+            return buf
+        _copyto(buf, x, casting="unsafe")  # exact for float32/16, ints up to 2**53
+        if p != 0.0:
+            np.subtract(buf, p, out=buf)
+        if bad is not None:
+            buf[bad] = 0.0
+        return buf
+
+    def _add_centred(self, x, b, n, bad):
+        p = self.pivot
         s = float(_einsum("i->", b))
         ss = _sumsq(b)
         m2 = ss - s * s / n
@@ -390,7 +395,7 @@ class _Real:
             # Cancellation: re-centre on this chunk's mean, which becomes the pivot from now on.
             shift = offset
             if b is x:
-                b = buf
+                b = self.buf[:x.size]
                 np.subtract(x, shift, out=b)
             else:
                 np.subtract(b, shift, out=b)
