@@ -108,6 +108,7 @@ def _damage(files, ops, seed):
     return files
 
 
+@pytest.mark.slow
 @FUZZ
 @given(which=st.integers(0, 1), ops=OPS, seed=st.integers(0, 2 ** 32), tail=st.booleans())
 def test_reducer_survives_damaged_streams(corpus, which, ops, seed, tail):
@@ -130,6 +131,7 @@ def test_reducer_survives_damaged_streams(corpus, which, ops, seed, tail):
         shutil.rmtree(work, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_reduce_cli_never_shows_a_traceback(tmp_path, corpus):
     streams = tmp_path / "streams"
     streams.mkdir()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow   # every test here runs the tracer or a pipeline in a fresh interpreter
+
 REPO = Path(__file__).resolve().parent.parent
 STANDIN = REPO / "parity_tracer" / "demo" / "standin"
 SCRIPTS = STANDIN / "scripts"
