@@ -17,11 +17,12 @@ SCRIPTS = STANDIN / "scripts"
 SITECUSTOMIZE_DIR = REPO / "sitecustomize_example"
 
 
-def clean_env(**extra):
-    """The current environment without any tracer settings, plus ``extra``; PYTHONPATH reaches this checkout."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARITY_TRACER")}
+def clean_env(tracer_on_path=True, drop=(), **extra):
+    """The current environment without any tracer settings (nor variables starting with one of ``drop``), plus
+    ``extra``; PYTHONPATH is ``extra["PYTHONPATH"]`` followed by this checkout unless ``tracer_on_path`` is false."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARITY_TRACER",) + tuple(drop))}
     env.pop("PYTHONPATH", None)
-    paths = [str(REPO)]
+    paths = [str(REPO)] if tracer_on_path else []
     extra_path = extra.pop("PYTHONPATH", None)
     if extra_path:
         paths = [str(p) for p in (extra_path if isinstance(extra_path, (list, tuple)) else [extra_path])] + paths
