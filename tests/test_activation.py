@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
+
 from conftest import SITECUSTOMIZE_DIR, clean_env, kinds, read_events, run_py
+
+pytestmark = pytest.mark.slow   # every test here runs the tracer or a pipeline in a fresh interpreter
 
 PROBE = "import sys; print('argv', sys.argv[1:]); print('loaded', sys.modules['sitecustomize'].loaded)"
 

@@ -8,38 +8,17 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import SCRIPTS, clean_env, run_py
+from conftest import STANDIN_PKG, tracer
 from parity_tracer.maintainer import bundle
 
-STANDIN_PKG = "parity_tracer.demo.standin.%s.ptycho"
-
-
-def _traced(tmp, name, layout, script, *args):
-    work, out = tmp / (name + "_work"), tmp / name
-    work.mkdir()
-    pkg = STANDIN_PKG % layout
-    r = run_py(["-m", "parity_tracer", "run", "--out", out, "--scenario", name, SCRIPTS / script, "--pkg", pkg] +
-               list(args), cwd=work, env=clean_env(PARITY_TRACER_MODULE_PREFIX=pkg))
-    assert r.returncode == 0, r.stderr[-2000:]
-    return out
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("bundle")
-    data = tmp / "data"
-    data.mkdir()
-    r = run_py([SCRIPTS / "modern_rawdata_path.py", "--pkg", STANDIN_PKG % "modern", "--source", "npz",
-                "--nepochs", "1"], cwd=data, env=clean_env())
-    assert r.returncode == 0, r.stderr[-2000:]
-    npz = data / "raw_train.npz"
-    return {"legacy": _traced(tmp, "legacy", "legacy", "legacy_dose.py", "--nepochs", "1"),
-            "npz": _traced(tmp, "npz", "modern", "modern_rawdata_path.py", "--npz", str(npz), "--nepochs", "1"),
-            "npz_file": npz, "legacy_work": tmp / "legacy_work"}
+def runs(standin_runs):
+    return {"legacy": standin_runs.legacy(), "npz": standin_runs.npz(), "npz_file": standin_runs.npz_file(),
+            "legacy_work": standin_runs.legacy_work()}
 
 
 def _cli(cmd, *args, cwd):
-    return run_py(["-m", "parity_tracer", cmd] + [str(a) for a in args], cwd=cwd, env=clean_env())
+    return tracer(cmd, *args, cwd=cwd)
 
 
 def _bundle(run_dir, dest, *extra):

@@ -10,39 +10,14 @@ import sys
 
 import pytest
 
-from conftest import SCRIPTS, clean_env, run_py
+from conftest import tracer
 from parity_tracer import jsonio
 from parity_tracer.maintainer import compare
 
-STANDIN_PKG = "parity_tracer.demo.standin.%s.ptycho"
-
-
-def _traced(tmp, name, layout, script, *args):
-    """Run a stand-in script traced under parity_tracer's namespace; returns its telemetry document path."""
-    work, out = tmp / (name + "_work"), tmp / name
-    work.mkdir()
-    pkg = STANDIN_PKG % layout
-    r = run_py(["-m", "parity_tracer", "run", "--out", out, SCRIPTS / script, "--pkg", pkg] + list(args), cwd=work,
-               env=clean_env(PARITY_TRACER_MODULE_PREFIX=pkg))
-    assert r.returncode == 0, r.stderr[-2000:]
-    return out / "parity_telemetry.json"
-
-
 @pytest.fixture(scope="module")
-def docs(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("compare")
-    data = tmp / "data"
-    data.mkdir()
-    r = run_py([SCRIPTS / "modern_rawdata_path.py", "--pkg", STANDIN_PKG % "modern", "--source", "npz",
-                "--nepochs", "1"], cwd=data, env=clean_env())
-    assert r.returncode == 0, r.stderr[-2000:]
-    npz = str(data / "raw_train.npz")
-    return {
-        "npz": _traced(tmp, "npz", "modern", "modern_rawdata_path.py", "--npz", npz, "--nepochs", "1"),
-        "legacy": _traced(tmp, "legacy", "legacy", "legacy_dose.py", "--nimgs-test", "2", "--nepochs", "1"),
-        "collapsed": _traced(tmp, "collapsed", "modern", "modern_legacy_equivalent.py", "--nimgs-test", "2",
-                             "--nepochs", "1"),
-    }
+def docs(standin_runs):
+    """Telemetry documents of the shared stand-in runs: main's npz path, dose_experiments, main's collapsed batch."""
+    return {name: getattr(standin_runs, name)() / "parity_telemetry.json" for name in ("npz", "legacy", "collapsed")}
 
 
 def _load(path):
@@ -68,7 +43,7 @@ def _item(report, key):
 
 
 def _cli(args, cwd):
-    return run_py(["-m", "parity_tracer", "compare"] + [str(a) for a in args], cwd=cwd, env=clean_env())
+    return tracer("compare", *args, cwd=cwd)
 
 
 # -- self comparison and the mode ---------------------------------------------------------------------------------

@@ -3,7 +3,11 @@
 import json
 import time
 
+import pytest
+
 from conftest import clean_env, run_py
+
+pytestmark = pytest.mark.slow   # every test here runs the tracer or a pipeline in a fresh interpreter
 
 
 def _demo(out, cwd):

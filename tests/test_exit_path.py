@@ -7,6 +7,8 @@ import pytest
 from conftest import SCRIPTS, clean_env, run_py
 from parity_tracer.document import figures
 
+pytestmark = pytest.mark.slow   # every test here runs the tracer or a pipeline in a fresh interpreter
+
 PKG = "parity_tracer.demo.standin.legacy.ptycho"
 
 

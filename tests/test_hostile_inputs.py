@@ -13,7 +13,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -21,19 +20,12 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, clean_env, run_py
+from conftest import tracer as cli
+
+pytestmark = pytest.mark.slow   # every test here runs the tracer or a pipeline in a fresh interpreter
 
 GOLDEN = REPO / "tests" / "golden" / "legacy_dose"
 HAS_FIFO = hasattr(os, "mkfifo")
-
-
-def cli(*args, cwd, env=None, timeout=60, stdout=None):
-    """``python -m parity_tracer ARGS`` in a fresh interpreter (a hang fails the test through the timeout)."""
-    cmd = [sys.executable, "-m", "parity_tracer"] + [str(a) for a in args]
-    if stdout is not None:
-        return subprocess.run(cmd, cwd=str(cwd), env=env or clean_env(), stdout=stdout, stderr=subprocess.PIPE,
-                              text=True, timeout=timeout)
-    return subprocess.run(cmd, cwd=str(cwd), env=env or clean_env(), capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def one_error_line(r, command):

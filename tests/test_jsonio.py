@@ -144,6 +144,7 @@ def test_dump_pretty(backend, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["doc.json"]       # no temp file left behind
 
 
+@pytest.mark.slow
 def test_numpy_not_imported_by_jsonio():
     import subprocess
     import sys

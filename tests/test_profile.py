@@ -14,6 +14,8 @@ import pytest
 
 from conftest import SCRIPTS, SITECUSTOMIZE_DIR, STANDIN, clean_env, kinds, read_events, run_py, strip_tracer_lines
 
+pytestmark = pytest.mark.slow   # every test here runs the tracer or a pipeline in a fresh interpreter
+
 REQUIRED = ["raw_diffraction", "grouped_diffraction", "grouped_X_full", "container_X", "training_labels_Y_amp",
             "inference_prediction"]
 

@@ -897,24 +897,10 @@ def test_summarized_cfg_values_and_footer_patch_summary(tmp_path):
                                         "failed": [], "not_imported": ["ptycho.xpp::get_data"]}
 
 
-STANDIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "parity_tracer", "demo",
-                       "standin")
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not os.path.isdir(STANDIN), reason="stand-in pipelines not present")
-def test_traced_standin_run_reduces_to_a_valid_document(tmp_path):
+def test_traced_standin_run_reduces_to_a_valid_document(standin_runs, tmp_path):
     """End to end through the real profile: the stand-in legacy dose pipeline, traced, then reduced again."""
-    import sys
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARITY_TRACER", "PTYCHO_"))}
-    env["PYTHONPATH"] = os.pathsep.join([repo, os.path.join(STANDIN, "legacy")])
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "parity_tracer", "run", "--out", str(out), "--pipeline",
-                           "dose_experiments", os.path.join(STANDIN, "scripts", "legacy_dose.py")],
-                          cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    shutil.copytree(standin_runs.legacy(), out)     # reduced again here: the shared run stays untouched
     doc, line = reduce_dir(out)
     assert_valid(doc)
     assert line.startswith("parity_tracer: 6/6 required stages") and line.endswith("(valid)"), line

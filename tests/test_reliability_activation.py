@@ -9,6 +9,8 @@ import pytest
 from conftest import REPO, SITECUSTOMIZE_DIR, clean_env, kinds, read_events, run_py
 from _reliability import count_stage, project, stream_files, tracer_lines
 
+pytestmark = pytest.mark.slow   # every test here runs the tracer or a pipeline in a fresh interpreter
+
 BOOTSTRAP_DIR = REPO / "parity_tracer" / "bootstrap"
 CHECK = ("import builtins, sys; print(getattr(builtins, 'USER_SITECUSTOMIZE_RAN', 0), "
          "sys.modules['sitecustomize'].loaded)")

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conftest import SCRIPTS, STANDIN, clean_env, run_py
+from conftest import clean_env, run_py
 from _reliability import project, strict_loads
 
 from parity_tracer import jsonio, stats
@@ -29,12 +29,10 @@ FUZZ = settings(max_examples=int(os.environ.get("PARITY_TRACER_FUZZ_EXAMPLES", 6
 # -- the reducer --------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def corpus(tmp_path_factory, standin_runs):
     """Real streams: the legacy stand-in pipeline (one process) and a tiny two-process run."""
     root = tmp_path_factory.mktemp("corpus")
-    r = run_py(["-m", "parity_tracer", "run", "--no-reduce", "--out", root / "legacy", SCRIPTS / "legacy_dose.py"],
-               cwd=root, env=clean_env(PYTHONPATH=[STANDIN / "legacy"]))
-    assert r.returncode == 0, r.stderr
+    shutil.copytree(standin_runs.legacy() / "streams", root / "legacy" / "streams")
     project(root, {"two.py": "import os, mylib\nmylib.work(1)\nif os.fork() == 0:\n    mylib.work(2)\n"
                               "    raise SystemExit(0)\nos.wait()\nmylib.fail()\n"})
     r = run_py(["-m", "parity_tracer", "run", "--no-reduce", "--targets", "targets.json", "--out", root / "two",
@@ -108,6 +106,7 @@ def _damage(files, ops, seed):
     return files
 
 
+@pytest.mark.slow
 @FUZZ
 @given(which=st.integers(0, 1), ops=OPS, seed=st.integers(0, 2 ** 32), tail=st.booleans())
 def test_reducer_survives_damaged_streams(corpus, which, ops, seed, tail):
@@ -130,6 +129,7 @@ def test_reducer_survives_damaged_streams(corpus, which, ops, seed, tail):
         shutil.rmtree(work, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_reduce_cli_never_shows_a_traceback(tmp_path, corpus):
     streams = tmp_path / "streams"
     streams.mkdir()

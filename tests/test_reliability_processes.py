@@ -80,6 +80,7 @@ FORK = '''
 '''
 
 
+@pytest.mark.slow
 def test_os_fork(tmp_path):
     project(tmp_path, {"forks.py": FORK})
     plain = run_plain(tmp_path, ["forks.py"])
@@ -256,6 +257,7 @@ THREADS = '''
 '''
 
 
+@pytest.mark.slow
 def test_threads(tmp_path):
     n, k = 8, 250
     project(tmp_path, {"threads.py": THREADS})
@@ -340,6 +342,7 @@ LOCKS_HELD = '''
 '''
 
 
+@pytest.mark.slow
 def test_fork_while_tracer_locks_are_held(tmp_path):
     """Deterministic form of the above: a child forked while another thread holds each lock of ours."""
     project(tmp_path, {"locks.py": LOCKS_HELD})

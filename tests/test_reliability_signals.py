@@ -12,7 +12,8 @@ import pytest
 from conftest import clean_env, run_py
 from _reliability import check_stream, count_stage, project, stream_files, tracer_lines
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+# every test here runs the tracer in a fresh interpreter
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")]
 
 LOOP = '''
     import signal, sys, time

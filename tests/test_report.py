@@ -17,6 +17,8 @@ from conftest import run_py
 from parity_tracer import cli, report
 from parity_tracer.report import figures, inputs
 
+pytestmark = pytest.mark.slow   # every test here runs the tracer or a pipeline in a fresh interpreter
+
 SECTIONS = ["1. Runs", "2. Verdict", "3. Stages", "4. Reconstructions", "5. Probe", "6. Intensity scale",
             "7. Training", "8. Configuration differences", "9. Sweeps"]
 

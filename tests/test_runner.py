@@ -58,6 +58,7 @@ def _both(project, target_args, tmp_path, **env):
     return plain, traced, out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("form", ["script", "module", "package"])
 def test_run_is_like_python(project, tmp_path, form):
     args = {"script": ["dump.py", "a", "--flag", "b c"], "module": ["-m", "pkg.mod", "x", "-y"],
@@ -73,6 +74,7 @@ def test_run_is_like_python(project, tmp_path, form):
         assert info["name"] == "__main__" and info["main_is_module"]
 
 
+@pytest.mark.slow
 def test_script_from_another_directory(project, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -83,6 +85,7 @@ def test_script_from_another_directory(project, tmp_path):
     assert json.loads(plain.stdout.splitlines()[0])["path0"] == str(project)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code", ["0", "3", "msg", "raise"])
 def test_exit_status_and_traceback(project, tmp_path, code):
     plain, traced, _ = _both(project, ["dump.py"], tmp_path, DUMP_EXIT=code)
@@ -95,6 +98,7 @@ def test_exit_status_and_traceback(project, tmp_path, code):
         assert 'File "%s"' % (project / "dump.py") in traced.stderr
 
 
+@pytest.mark.slow
 def test_console_script_entry_sets_path0(project, tmp_path):
     """Started through the console-script function (argv[0] is not the target), path[0] is still the script's."""
     code = "import sys; from parity_tracer.cli import main; sys.exit(main())"
@@ -103,6 +107,7 @@ def test_console_script_entry_sets_path0(project, tmp_path):
     assert traced.stdout == plain.stdout
 
 
+@pytest.mark.slow
 def test_missing_script_is_reported_like_python(tmp_path):
     plain = run_py(["nope.py"], cwd=tmp_path)
     traced = run_py(["-m", "parity_tracer", "run", "--out", tmp_path / "o", "nope.py"], cwd=tmp_path)
@@ -110,6 +115,7 @@ def test_missing_script_is_reported_like_python(tmp_path):
     assert "can't open file" in traced.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_keyboard_interrupt_exits_like_python(tmp_path):
     (tmp_path / "ki.py").write_text("print('before', flush=True)\nraise KeyboardInterrupt\n")

@@ -54,6 +54,7 @@ def _walk_lists(obj, path=""):
             yield from _walk_lists(v, path + "/" + str(k))
 
 
+@pytest.mark.slow
 def test_stream_holds_statistics_not_array_data(tmp_path):
     _project(tmp_path)
     r = run_py(["-m", "parity_tracer", "run", "--targets", "targets.json", "--out", tmp_path / "out", "big.py"],
@@ -79,6 +80,7 @@ def test_stream_holds_statistics_not_array_data(tmp_path):
             assert len(values) <= 64, (e["kind"], where)
 
 
+@pytest.mark.slow
 def test_standin_pipeline_stream_lines_are_bounded(tmp_path):
     r = run_py(["-m", "parity_tracer", "run", "--no-arrays", "--out", tmp_path / "out", SCRIPTS / "legacy_dose.py"],
                cwd=tmp_path, env=clean_env(PYTHONPATH=[STANDIN / "legacy"]))
@@ -88,6 +90,7 @@ def test_standin_pipeline_stream_lines_are_bounded(tmp_path):
     assert not (tmp_path / "out" / "arrays").exists()        # --no-arrays: no array file at all
 
 
+@pytest.mark.slow
 def test_environment_is_not_recorded(tmp_path):
     secret = "s3cr3t-%s" % uuid.uuid4().hex
     _project(tmp_path)
@@ -119,6 +122,7 @@ def _run_legacy_with_umask(tmp_path, umask):
     return tmp_path / "parent", out
 
 
+@pytest.mark.slow
 def test_outputs_are_not_world_writable(tmp_path):
     """Under the usual umask (022), nothing in the output directory is writable by others."""
     parent, out = _run_legacy_with_umask(tmp_path, 0o022)
@@ -127,6 +131,7 @@ def test_outputs_are_not_world_writable(tmp_path):
     assert {k: oct(m) for k, m in modes.items() if m & stat.S_IWOTH} == {}
 
 
+@pytest.mark.slow
 def test_stream_files_and_directories_are_not_world_writable_even_under_umask_0(tmp_path):
     """What the agent and the sink create (output directory, its missing parents, streams/, the streams)
     carries explicit modes, so even ``umask 0`` leaves them 0o755 / 0o644."""
@@ -137,6 +142,7 @@ def test_stream_files_and_directories_are_not_world_writable_even_under_umask_0(
     assert {k: oct(m) for k, m in mine.items() if m & (stat.S_IWOTH | stat.S_IWGRP)} == {}
 
 
+@pytest.mark.slow
 def test_every_output_is_not_world_writable_under_umask_0(tmp_path):
     parent, out = _run_legacy_with_umask(tmp_path, 0)
     assert {k: oct(m) for k, m in _modes(parent).items() if m & stat.S_IWOTH} == {}
@@ -145,6 +151,7 @@ def test_every_output_is_not_world_writable_under_umask_0(tmp_path):
 HOSTILE = ["$(touch pwned)", "`touch pwned`", "; touch pwned;", "a b|touch pwned", "x' && touch pwned '"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", HOSTILE)
 def test_paths_from_the_environment_never_reach_a_shell(tmp_path, name):
     """Output directory, scenario and pipeline names and the working directory are taken literally."""

@@ -12,32 +12,22 @@ import shutil
 
 import pytest
 
-from conftest import SCRIPTS, clean_env, run_py, strip_tracer_lines
+from conftest import run_py, run_standin, strip_tracer_lines
 from parity_tracer.document import segment
 from parity_tracer.document.validate import validate_document
 
-STANDIN_PKG = "parity_tracer.demo.standin.modern.ptycho"
 LABELS = ["nphotons1e9-nll", "nphotons1e9-mae", "nphotons1e4-nll", "nphotons1e4-mae"]
-STUDY = SCRIPTS / "modern_dose_study.py"
 
 
-def _study(tmp, name, *args, traced=True):
+def _study(tmp, name, *args):
     work = tmp / (name + "_work")
     work.mkdir()
-    argv = [STUDY, "--pkg", STANDIN_PKG] + list(args)
-    if traced:
-        argv = ["-m", "parity_tracer", "run", "--out", tmp / name] + argv
-    return run_py(argv, cwd=work, env=clean_env(PARITY_TRACER_MODULE_PREFIX=STANDIN_PKG))
+    return run_standin("modern", "modern_dose_study.py", *args, cwd=work, out=tmp / name)
 
 
 @pytest.fixture(scope="module")
-def studies(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("study")
-    out = {}
-    for order in ("phases", "cycles"):
-        out[order] = (_study(tmp, order, "--order", order), tmp / order)
-    out["plain"] = (_study(tmp, "plain", "--order", "phases", traced=False), None)
-    return out
+def studies(standin_runs):
+    return {order: standin_runs.study(order) for order in ("phases", "cycles", "plain")}
 
 
 def _shapes(stdout):
@@ -105,6 +95,7 @@ def test_cycles_are_cut_where_the_configuration_changes(studies):
     assert "nphotons 1e9 -> 1e4" in index["runs"][2]["starts"]
 
 
+@pytest.mark.slow
 def test_a_single_arm_keeps_the_single_top_level_document(tmp_path):
     r = _study(tmp_path, "one", "--arms", "low_mae")
     assert r.returncode == 0, r.stderr[-2000:]

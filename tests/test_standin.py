@@ -3,33 +3,22 @@
 Each driver script runs in a fresh interpreter (cwd = a tmp dir, PYTHONPATH = the layout dir) and
 the hazards of target-api §0/§2/§3/§4/§5 that the tracer must survive are checked to exist.
 """
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-STANDIN = REPO / "parity_tracer" / "demo" / "standin"
-SCRIPTS = STANDIN / "scripts"
+from conftest import REPO, SCRIPTS, STANDIN, STANDIN_PKG, clean_env, run_py
+
+pytestmark = pytest.mark.slow   # every test here runs a stand-in pipeline in a fresh interpreter
+
 LAYOUT = {"legacy": STANDIN / "legacy", "modern": STANDIN / "modern"}
-NS = {"legacy": "parity_tracer.demo.standin.legacy.ptycho", "modern": "parity_tracer.demo.standin.modern.ptycho"}
-
-
-def _env(pythonpath, **extra):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PARITY_TRACER", "PTYCHO_")) and k not in ("TF_USE_LEGACY_KERAS", "PYTHONPATH")}
-    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
+NS = {layout: STANDIN_PKG % layout for layout in LAYOUT}
 
 
 def _run(argv, cwd, pythonpath, **extra):
-    proc = subprocess.run([sys.executable] + [str(a) for a in argv], cwd=str(cwd), env=_env(pythonpath, **extra),
-                          capture_output=True, text=True, timeout=120)
+    """The stand-in alone (no tracer on the path, no PtychoPINN or Keras switches inherited)."""
+    env = clean_env(tracer_on_path=False, drop=("PTYCHO_", "TF_USE_LEGACY_KERAS"), PYTHONPATH=pythonpath, **extra)
+    proc = run_py(argv, cwd, env=env)
     assert proc.returncode == 0, f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}"
     return proc
 

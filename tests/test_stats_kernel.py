@@ -321,6 +321,7 @@ def test_kernel_is_used_where_it_applies(monkeypatch):
         assert bool(calls) == used, (a.dtype, calls)
 
 
+@pytest.mark.slow
 def test_env_var_forces_numpy():
     code = "from parity_tracer import stats; print(stats._moments is not None, stats._kernel is not None)"
     for value, want in (("1", "True False"), ("yes", "True False"), ("0", "True True"), ("", "True True")):

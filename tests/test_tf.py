@@ -25,6 +25,7 @@ FIT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_keras_fit_capture(tmp_path):
     (tmp_path / "fit.py").write_text(FIT)
     plain = run_py(["fit.py"], cwd=tmp_path)
@@ -59,6 +60,7 @@ SYMBOLIC = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_eager_versus_symbolic_tensors(tmp_path):
     (tmp_path / "mylib.py").write_text("def double(x):\n    return x * 2\n")
     (tmp_path / "sym.py").write_text(SYMBOLIC)
@@ -96,6 +98,7 @@ LOG_SCALE_PKG = {
 }
 
 
+@pytest.mark.slow
 def test_model_log_scale_read_without_a_build(tmp_path):
     for name, text in LOG_SCALE_PKG.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
