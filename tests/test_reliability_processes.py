@@ -128,15 +128,21 @@ MP = '''
 '''
 
 
+def _same_output_traced(tmp_path, name, source, *args):
+    """Run the program ``source`` plain and traced: both succeed with the same output; (traced result, out)."""
+    project(tmp_path, {name: source})
+    plain = run_plain(tmp_path, [name] + list(args))
+    traced, out = run_traced(tmp_path, [name] + list(args))
+    assert plain.returncode == 0, plain.stderr
+    assert traced.returncode == 0 and traced.stdout == plain.stdout, traced.stderr
+    return traced, out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_multiprocessing(tmp_path, method):
     n = 12
-    project(tmp_path, {"mp.py": MP})
-    plain = run_plain(tmp_path, ["mp.py", method, n])
-    traced, out = run_traced(tmp_path, ["mp.py", method, n])
-    assert plain.returncode == 0, plain.stderr
-    assert traced.returncode == 0 and traced.stdout == plain.stdout, traced.stderr
+    traced, out = _same_output_traced(tmp_path, "mp.py", MP, method, n)
     assert tracer_lines(traced.stderr) == [l for l in traced.stderr.splitlines() if l.strip()]
     assert len(tracer_lines(traced.stderr)) == 1
     by_pid = streams_by_pid(out, complete=False)
@@ -166,11 +172,7 @@ PPE = '''
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_process_pool_executor(tmp_path, method):
     n = 20
-    project(tmp_path, {"ppe.py": PPE})
-    plain = run_plain(tmp_path, ["ppe.py", method, n])
-    traced, out = run_traced(tmp_path, ["ppe.py", method, n])
-    assert plain.returncode == 0, plain.stderr
-    assert traced.returncode == 0 and traced.stdout == plain.stdout, traced.stderr
+    traced, out = _same_output_traced(tmp_path, "ppe.py", PPE, method, n)
     by_pid = streams_by_pid(out, complete=False)
     assert sum(count_stage(ev, "work") for ev in by_pid.values()) == n
     assert _footers_except_helpers(by_pid) == []

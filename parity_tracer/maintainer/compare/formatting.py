@@ -1,13 +1,13 @@
 """Values of a comparison as short text: numbers, shapes, percentages, the largest difference of a row group."""
 
+import json
+
 
 def fmt(v):
     if v is None:
         return "—"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
+    if isinstance(v, int):          # bool included: true / false, as the documents spell them
+        return json.dumps(v)
     if isinstance(v, float):
         if v == 0:
             return "0"
