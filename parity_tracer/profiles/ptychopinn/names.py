@@ -98,7 +98,7 @@ OBJECT_GUESS = "objectGuess"
 DIFF3D = "diff3d"
 RAW_DATA_ARTIFACT = "raw_data_npz"          # the artifact --save-raw-data writes: the train set as a RawData .npz
 
-# -- formulas the profile quotes (target-api §2; specs/spec-ptycho-core.md §Normalization Invariants) -------------
+# -- formulas the profile quotes (PtychoPINN's specs/spec-ptycho-core.md) ----------------------------------------
 FALLBACK_SCALE_FORMULA = "sqrt(nphotons) / (N/2)"
 DATASET_SCALE_FORMULA = "sqrt(nphotons / E_batch[sum_xy |X|^2])"
 PROBE_NORM_FORMULA = "probe_scale * mean(|mask * probe|)"
