@@ -26,30 +26,47 @@ IMPORT_REDUCE = time.perf_counter() - _t0
 from parity_tracer.profiles.ptychopinn import artifacts as profile_artifacts, handlers_config, state  # noqa: E402
 from parity_tracer.settings import Settings  # noqa: E402
 
-# (row label, owner, attribute, indent): owner is a module or a class
-TIMED = [
-    ("start-up: activation (settings, profile, sink, hooks)", agent, "activate", 0),
-    ("in run: patching modules as they are imported", hooks.Patcher, "_hook", 0),
-    ("in run: handlers before the call", capture.Recorder, "begin", 0),
-    ("in run: handlers after the call", capture.Recorder, "end", 0),
-    ("statistics (stats.summarize, cache misses)", stats, "summarize", 1),
-    ("cfg snapshots", state, "cfg_snapshot", 1),
-    ("saving .npy arrays", profile_artifacts, "save_array", 1),
-    ("sha256 of data files", state, "sha256", 1),
-    ("stream writes (Sink.write)", sink.Sink, "write", 1),
-    ("exit: Agent.shutdown", agent.Agent, "shutdown", 0),
-    ("exit hooks (cfg snapshot, log_scale)", handlers_config, "at_exit", 1),
-    ("reduce at exit", agent, "_reduce_at_exit", 1),
-    ("read streams", streams, "read_streams", 2),
-    ("git provenance", provenance, "git_state", 2),
-    ("inference block", inference, "inference", 2),
-    ("comparison metrics", comparison, "comparison", 2),
-    ("training block", training, "training", 2),
-    ("schema validation", validate, "validate_document", 2),
-    ("history.json and PNGs beside the document", artifacts, "write_artifacts", 2),
-    ("PNG rendering (incl. matplotlib import)", figures, "render_image", 3),
-    ("write the document", jsonio, "dump_pretty", 2),
-]
+# What is timed, as a table: nesting (a row is part of the row above it with one level less), the timed function
+# as ``module.attribute`` among the modules imported above, and the row's label.
+TIMED_TABLE = """
+0 agent.activate                    start-up: activation (settings, profile, sink, hooks)
+0 hooks.Patcher._hook               in run: patching modules as they are imported
+0 capture.Recorder.begin            in run: handlers before the call
+0 capture.Recorder.end              in run: handlers after the call
+1 stats.summarize                   statistics (stats.summarize, cache misses)
+1 state.cfg_snapshot                cfg snapshots
+1 profile_artifacts.save_array      saving .npy arrays
+1 state.sha256                      sha256 of data files
+1 sink.Sink.write                   stream writes (Sink.write)
+0 agent.Agent.shutdown              exit: Agent.shutdown
+1 handlers_config.at_exit           exit hooks (cfg snapshot, log_scale)
+1 agent._reduce_at_exit             reduce at exit
+2 streams.read_streams              read streams
+2 provenance.git_state              git provenance
+2 inference.inference               inference block
+2 comparison.comparison             comparison metrics
+2 training.training                 training block
+2 validate.validate_document        schema validation
+2 artifacts.write_artifacts         history.json and PNGs beside the document
+3 figures.render_image              PNG rendering (incl. matplotlib import)
+2 jsonio.dump_pretty                write the document
+"""
+
+
+def _timed_rows(table):
+    """``(label, owner, attribute, indent)`` rows of ``table``; the owner is a module or a class."""
+    rows = []
+    for line in table.strip().splitlines():
+        indent, path, label = line.split(None, 2)
+        *owner_path, attr = path.split(".")
+        owner = globals()[owner_path[0]]
+        for part in owner_path[1:]:
+            owner = getattr(owner, part)
+        rows.append((label, owner, attr, int(indent)))
+    return rows
+
+
+TIMED = _timed_rows(TIMED_TABLE)
 
 totals = {}
 calls = {}

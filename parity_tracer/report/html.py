@@ -1,6 +1,6 @@
 """The report as one self-contained HTML page: inline CSS, figures as data: URIs, no script, no network.
 
-Every value from the inputs is escaped: the documents are hostile. Sections 1-9 of issue 14, each present
+Every value from the inputs is escaped: the documents are hostile. Its nine sections are each present
 even without data (one line saying what is missing).
 """
 

@@ -1,7 +1,7 @@
 """The PtychoPINN profile: capture points, handlers, per-activation state, and the stage map and protocol
 knowledge, with every PtychoPINN name written once in ``names``.
 
-Rules its handlers keep (target-api.md §5):
+Rules its handlers keep:
 - read arguments and results, never lazy attributes: main's container data are properties that allocate
   tensors, and ``ptycho.model.autoencoder`` & co. build a model on access (module ``__getattr__``);
 - module globals are read through ``vars(module)``, never ``getattr``;

@@ -7,7 +7,7 @@ import numpy as np
 from parity_tracer.profiles.ptychopinn import artifacts, names, state as st
 from parity_tracer.profiles.ptychopinn.state import as_array, summarize_value
 
-# The spec names ``make_probe`` / ``normalize_probe_guess``; neither exists in either branch (target-api §0.6).
+# The spec names ``make_probe`` / ``normalize_probe_guess``; neither exists in either branch.
 METHOD_MAPPING = {
     "set_default_probe": ("set_default_probe", "%s -> set_probe" % names.SET_DEFAULT_PROBE.replace("::", ".")),
     "set_probe_guess": ("normalize_probe_guess",

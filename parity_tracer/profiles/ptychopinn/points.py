@@ -19,31 +19,29 @@ def at(source, after=None, before=None):
                  name=source)
 
 
+def each(*sources, after=None):
+    """The capture points of several sources that share one ``after`` handler (or only give context)."""
+    return tuple(at(source, after=after) for source in sources)
+
+
 POINTS = (
-    # raw diffraction producers (grid "lines" simulation, RawData simulation, NPZ files)
+    # raw diffraction producers (grid "lines" simulation, RawData simulation, NPZ files; load_data builds
+    # RawData(...) itself)
     at(names.MK_SIMDATA, before=data.before_mk_simdata, after=data.after_mk_simdata),
     at(names.ILLUMINATE_AND_DIFFRACT, after=data.after_illuminate_and_diffract),
-    at(names.FROM_SIMULATION, after=data.after_raw_data),
-    at(names.FROM_FILE, after=data.after_raw_data),
-    at(names.LOAD_DATA, after=data.after_raw_data),                 # builds RawData(...) itself
-    # grouping and normalization
+    *each(names.FROM_SIMULATION, names.FROM_FILE, names.LOAD_DATA, after=data.after_raw_data),
+    # grouping and normalization (the loader's normalize_data is dead code today; cheap to watch)
     at(names.GENERATE_GROUPED_DATA, after=data.after_generate_grouped_data),
-    at(names.RAW_NORMALIZE_DATA, after=data.after_normalize_data),
-    at(names.LOADER_NORMALIZE_DATA, after=data.after_normalize_data),  # dead code today; cheap to watch
+    *each(names.RAW_NORMALIZE_DATA, names.LOADER_NORMALIZE_DATA, after=data.after_normalize_data),
     at(names.LOAD_SIMULATED_DATA),                                    # context for cfg writes and seeds
     at(names.GENERATE_DATA, after=data.after_generate_data),
-    at(names.CREATE_PTYCHO_DATASET),
-    at(names.LOADER_LOAD),
+    *each(names.CREATE_PTYCHO_DATASET, names.LOADER_LOAD),
     at(names.CONTAINER_INIT, after=data.after_container_init),
     # probe
     at(names.SET_PROBE, before=probe.before_set_probe, after=probe.after_set_probe),
-    at(names.SET_DEFAULT_PROBE),
-    at(names.SET_PROBE_GUESS),
-    at(names.GET_DEFAULT_PROBE),
-    at(names.LOAD_IDEAL_DISK_PROBE, after=probe.after_probe_loaded),
-    at(names.LOAD_PROBE_GUESS, after=probe.after_probe_loaded),
-    at(names.APPLY_PROBE_TRANSFORM_PIPELINE, after=probe.after_probe_transform),
-    at(names.APPLY_PROBE_MASK, after=probe.after_probe_transform),
+    *each(names.SET_DEFAULT_PROBE, names.SET_PROBE_GUESS, names.GET_DEFAULT_PROBE),
+    *each(names.LOAD_IDEAL_DISK_PROBE, names.LOAD_PROBE_GUESS, after=probe.after_probe_loaded),
+    *each(names.APPLY_PROBE_TRANSFORM_PIPELINE, names.APPLY_PROBE_MASK, after=probe.after_probe_transform),
     at(names.CONFIGURE_LEGACY_PARAMS),
     # intensity scale, configuration, training
     at(names.CALCULATE_INTENSITY_SCALE, after=cfg.after_calculate_intensity_scale),
@@ -52,25 +50,18 @@ POINTS = (
     at(names.PREPARE_INPUTS, after=training.after_prepare_inputs),
     at(names.PREPARE_OUTPUTS, after=training.after_prepare_outputs),
     at(names.UPDATE_LEGACY_DICT, after=cfg.after_update_legacy_dict),
-    at(names.KERAS_FIT, after=training.after_fit),
-    at(names.TF_KERAS_FIT, after=training.after_fit),
+    *each(names.KERAS_FIT, names.TF_KERAS_FIT, after=training.after_fit),
     at(names.MODEL_SAVE, after=training.after_model_save),
     at(names.SAVE_PINN_MODEL),
     # inference and stitching
-    at(names.TRAIN_PINN_EVAL, after=inference.after_eval),
-    at(names.TRAIN_EVAL, after=inference.after_eval),
-    at(names.REASSEMBLE, after=inference.after_stitch),
-    at(names.REASSEMBLE_PATCHES, after=inference.after_stitch),
-    at(names.REASSEMBLE_POSITION, after=inference.after_stitch),
-    at(names.STITCH_PREDICTIONS, after=inference.after_stitch),
+    *each(names.TRAIN_PINN_EVAL, names.TRAIN_EVAL, after=inference.after_eval),
+    *each(names.REASSEMBLE, names.REASSEMBLE_PATCHES, names.REASSEMBLE_POSITION, names.STITCH_PREDICTIONS,
+          after=inference.after_stitch),
     at(names.RUN_PINN_INFERENCE, after=inference.after_run_pinn_inference),
     at(names.SIMULATE_GRID_DATA, after=inference.after_simulate_grid_data),
     at(names.RUN_GRID_LINES_WORKFLOW),
     # seeds, wherever they are set
     at(names.APPLY_EXECUTION_SEED),
-    at(names.NUMPY_SEED, after=cfg.after_seed),
-    at(names.RANDOM_SEED, after=cfg.after_seed),
-    at(names.TF_SET_SEED, after=cfg.after_seed),
-    at(names.KERAS_SET_SEED, after=cfg.after_seed),
-    at(names.TF_KERAS_SET_SEED, after=cfg.after_seed),
+    *each(names.NUMPY_SEED, names.RANDOM_SEED, names.TF_SET_SEED, names.KERAS_SET_SEED, names.TF_KERAS_SET_SEED,
+          after=cfg.after_seed),
 )

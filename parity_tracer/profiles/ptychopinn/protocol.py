@@ -1,7 +1,7 @@
 """PtychoPINN knowledge for the maintainer protocol (``python -m parity_tracer dose-experiments``), as data.
 
 Which branch a checkout is (its layout), and for each branch and flow the exact steps that drive the branch's own
-code: the ``params.cfg`` settings, the functions called and the modules imported (target-api §3, §7). The launcher
+code: the ``params.cfg`` settings, the functions called and the modules imported (the branches' own drivers: legacy ``ptycho/train.py`` + ``dose.py``, main's grid-lines workflow). The launcher
 (``parity_tracer.protocol.launch``) interprets these steps in the traced child; nothing here imports PtychoPINN.
 
 A step is a tuple:
@@ -25,7 +25,7 @@ BRANCHES = (LEGACY, MAIN)
 
 # layout markers: a file that only this branch has
 BRANCH_MARKERS = {
-    LEGACY: "ptycho/train.py",                               # main has no ptycho/train.py (target-api §4)
+    LEGACY: "ptycho/train.py",                               # main has no ptycho/train.py
     MAIN: "ptycho/workflows/grid_lines_workflow.py",         # the modern grid-lines workflow
 }
 
@@ -63,7 +63,7 @@ def loss_weights(loss_fn):
 
 
 def dose_cfg(p):
-    """``dose.init(nphotons, loss_fn)`` followed by ``dose.execute``'s writes (target-api §3.1), sized by the knobs."""
+    """``dose.init(nphotons, loss_fn)`` followed by ``dose.execute``'s writes (legacy ``dose.py``), sized by the knobs."""
     cfg = {"positions.provided": False, "data_source": "lines", "set_phi": False, "nepochs": p["nepochs"],
            "offset": 4, "max_position_jitter": 10, "output_prefix": "lines2", "gridsize": p["gridsize"],
            "n_filters_scale": 2, "object.big": True, "intensity_scale.trainable": True, "probe.trainable": False,
@@ -146,14 +146,14 @@ def deviations(branch, flow, p):
             out.append("%s = %s instead of %s (%s)." % (key, p[key], TEMPLATE[key], TEMPLATE_SOURCES[key]))
     if branch == LEGACY and flow == "dose":
         out.append("notebooks/dose.py is not run as shipped (it fails with KeyError 'probe' and its reload loop "
-                   "drops patches, target-api §0.2/§3.1): its init/execute cfg writes are applied, then "
+                   "drops patches): its init/execute cfg writes are applied, then "
                    "probe.set_default_probe() and `import ptycho.train`, in a fresh process and working directory.")
     if branch == MAIN and flow == "grid-lines":
         out.append("main has no ptycho/train.py: the counterpart is run_grid_lines_workflow(GridLinesConfig(...), "
                    "tf_models=('pinn',)) with probe_source='ideal_disk' (grid-lines forces object_big=False and "
                    "uses ModelConfig.probe_scale=4).")
     if branch == MAIN and flow == "legacy-equivalent":
-        out.append("main 'legacy-equivalent' flow (target-api §3.2b): dose cfg, probe.set_default_probe(), "
+        out.append("main 'legacy-equivalent' flow: dose cfg, probe.set_default_probe(), "
                    "data_preprocessing.generate_data(), train_pinn.train_eval(dataset), then "
                    "model_manager.save() as legacy ptycho/train.py does (the flow saves no model itself).")
     if flow == "npz":

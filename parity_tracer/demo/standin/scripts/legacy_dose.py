@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Legacy dose flow (target-api §3.1 / §7 legacy row), scaled down, on the stand-in package.
+"""Legacy dose flow, scaled down, on the stand-in package.
 
 Like ``notebooks/dose.py``: write cfg keys (``init``/``execute``), call
 ``probe.set_default_probe()``, then import ``<pkg>.train`` -- the whole pipeline runs during

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Modern grid-lines workflow (target-api §3.2a / §7), scaled down, on the stand-in package.
+"""Modern grid-lines workflow, scaled down, on the stand-in package.
 
 ``GridLinesConfig(...)`` + ``run_grid_lines_workflow(cfg, tf_models=('pinn',))``; writes
 ``<output-dir>/recons/pinn/recon.npz`` (``YY_pred``, ``amp``, ``phase``).

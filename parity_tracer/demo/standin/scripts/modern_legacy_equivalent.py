@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The "legacy-equivalent" flow on main (target-api §3.2b), scaled down, on the stand-in package.
+"""The "legacy-equivalent" flow on main, scaled down, on the stand-in package.
 
 cfg as in the legacy dose row, ``probe.set_default_probe()``,
 ``data_preprocessing.generate_data()``, ``train_pinn.train_eval(dataset)``. With gridsize 2,

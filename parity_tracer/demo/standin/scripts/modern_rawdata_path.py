@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""NPZ / non-grid path (target-api §3.2c), scaled down; works on both stand-in layouts.
+"""NPZ / non-grid path, scaled down; works on both stand-in layouts.
 
 ``RawData.from_simulation(...)`` (optionally ``to_file`` + ``RawData.from_file(npz)``) ->
 ``generate_grouped_data`` (which calls ``raw_data.normalize_data`` through the module global)

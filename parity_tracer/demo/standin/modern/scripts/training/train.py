@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Stand-in for main's ``scripts/training/train.py`` (target-api §3.2c), the NPZ training path.
+"""Stand-in for main's ``scripts/training/train.py``, the NPZ training path.
 
 Same command-line names as the real script for what ``dose-experiments --train-npz`` passes; the same flow:
 TrainingConfig -> update_legacy_dict -> RawData.from_file (train, test) -> generate_grouped_data(nsamples =
