@@ -6,9 +6,10 @@
 
 ``legacy`` / ``modern`` need the variables of the opt-in real test: PARITY_TRACER_PTYCHO_LEGACY (a
 dose_experiments checkout) with PARITY_TRACER_PTYCHO_LEGACY_PYTHON, PARITY_TRACER_PTYCHO_MODERN (a main
-checkout) with PARITY_TRACER_PTYCHO_MODERN_PYTHON; they run the drivers of tests/real/ (target-api §7 small
-configurations). The traced side uses the numpy statistics path (PARITY_TRACER_PURE_NUMPY=1), the one a legacy
-environment has. Each run gets a fresh working folder under --work (default: a temporary folder, removed).
+checkout) with PARITY_TRACER_PTYCHO_MODERN_PYTHON; they run the drivers of tests/real/ (the smallest
+configurations that still train: N=64, size 128, one image, 1 epoch). The traced side uses the numpy
+statistics path (PARITY_TRACER_PURE_NUMPY=1), the one a legacy environment has. Each run gets a fresh
+working folder under --work (default: a temporary folder, removed).
 
 For each pair: wall time (A, B, B/A), CPU time (user+sys of the process tree, B/A), peak RSS, and the exit delay:
 from the program's last statement (benchmarks/_last_statement.py wraps the driver and stamps the time) to the
