@@ -943,7 +943,8 @@ def test_malformed_fields_still_give_a_valid_document(tmp_path_factory, data):
     stream = base / "fuzz" / "streams" / "events-fuzz.jsonl"
     stream.parent.mkdir(parents=True)
     stream.write_bytes(b"\n".join(jsonio.dumps(e) for e in events) + b"\n")
-    doc, report = reduce.reduce_streams([stream], out_dir=base / "fuzz")
+    # the fields are what is fuzzed; images (rendered where matplotlib is installed) are another test's business
+    doc, report = reduce.reduce_streams([stream], out_dir=base / "fuzz", render=False)
     assert report["validation_errors"] == []
     assert "NaN" not in jsonio.dumps(doc).decode()
 
