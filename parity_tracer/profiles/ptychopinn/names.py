@@ -49,11 +49,11 @@ SET_PROBE, SET_DEFAULT_PROBE, SET_PROBE_GUESS, GET_DEFAULT_PROBE = sources(
 CALCULATE_INTENSITY_SCALE, TRAIN_PINN_TRAIN, TRAIN_PINN_EVAL, TRAIN_EVAL = sources(
     TRAIN_PINN, "calculate_intensity_scale", "train", "eval", "train_eval")
 MODEL_TRAIN, PREPARE_INPUTS, PREPARE_OUTPUTS = sources(MODEL, "train", "prepare_inputs", "prepare_outputs")
-(UPDATE_LEGACY_DICT,) = sources(CONFIG, "update_legacy_dict")
-(MODEL_SAVE,) = sources(MODEL_MANAGER, "save")
-(REASSEMBLE_PATCHES,) = sources(STITCHING, "reassemble_patches")
-(REASSEMBLE_POSITION,) = sources(TF_HELPER, "reassemble_position")
-(LOAD_DATA,) = sources(COMPONENTS, "load_data")
+UPDATE_LEGACY_DICT = source(CONFIG, "update_legacy_dict")
+MODEL_SAVE = source(MODEL_MANAGER, "save")
+REASSEMBLE_PATCHES = source(STITCHING, "reassemble_patches")
+REASSEMBLE_POSITION = source(TF_HELPER, "reassemble_position")
+LOAD_DATA = source(COMPONENTS, "load_data")
 (LOAD_IDEAL_DISK_PROBE, LOAD_PROBE_GUESS, APPLY_PROBE_TRANSFORM_PIPELINE, APPLY_PROBE_MASK, CONFIGURE_LEGACY_PARAMS,
  SAVE_PINN_MODEL, STITCH_PREDICTIONS, RUN_PINN_INFERENCE, SIMULATE_GRID_DATA, RUN_GRID_LINES_WORKFLOW,
  APPLY_EXECUTION_SEED) = sources(
@@ -64,9 +64,9 @@ MODEL_TRAIN, PREPARE_INPUTS, PREPARE_OUTPUTS = sources(MODEL, "train", "prepare_
 # -- framework sources the profile also patches (not PtychoPINN's, but named by the stage map) --------------------
 KERAS_FIT, KERAS_SET_SEED = sources("keras", "Model.fit", "utils.set_random_seed")
 TF_KERAS_FIT, TF_KERAS_SET_SEED = sources("tf_keras", "Model.fit", "utils.set_random_seed")
-(TF_SET_SEED,) = sources("tensorflow", "random.set_seed")
-(NUMPY_SEED,) = sources("numpy.random", "seed")
-(RANDOM_SEED,) = sources("random", "seed")
+TF_SET_SEED = source("tensorflow", "random.set_seed")
+NUMPY_SEED = source("numpy.random", "seed")
+RANDOM_SEED = source("random", "seed")
 FRAMEWORKS = ("tensorflow", "keras", "tf_keras")
 
 SOURCES = tuple(v for k, v in list(globals().items()) if k.isupper() and isinstance(v, str) and "::" in v
