@@ -85,7 +85,8 @@ def add_arguments(ap):
     run.add_argument("--flow", choices=("grid-lines", "legacy-equivalent"), default=None,
                      help="main only: the grid-lines workflow (default) or the legacy-equivalent flow")
     size = ap.add_argument_group("size knobs (the template's values are slow: ~10 min per epoch on 2 cores)")
-    size.add_argument("--size", type=int, default=t["size"], help="simulated object side (the small configuration: 128)")
+    size.add_argument("--size", type=int, default=t["size"],
+                      help="simulated object side (the small configuration: 128)")
     size.add_argument("--nimgs-train", type=int, default=t["nimgs_train"], help="simulated train objects")
     size.add_argument("--nimgs-test", type=int, default=t["nimgs_test"], help="simulated test objects")
     size.add_argument("--N", type=int, default=None, help="patch size (64, 128 or 256; default 64, or the NPZ's)")

@@ -99,8 +99,9 @@ def after_generate_grouped_data(call):
 def _coordinates(state, call, dset):
     """Statistics of the grouping's coordinates and the sign that relates ``coords_relative`` to the neighbours.
 
-    ``coords_relative = local_offset_sign * (coords_nn - coords_offsets)`` (``ptycho/raw_data.py``); the sign is measured
-    from the arrays (least squares) and the module constant is read too, so a flipped convention shows by itself.
+    ``coords_relative = local_offset_sign * (coords_nn - coords_offsets)`` (``ptycho/raw_data.py``); the sign is
+    measured from the arrays (least squares) and the module constant is read too, so a flipped convention shows by
+    itself.
     """
     out = {}
     for key in ("coords_relative", "coords_offsets", "coords_nn"):

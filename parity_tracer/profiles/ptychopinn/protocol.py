@@ -1,7 +1,8 @@
 """PtychoPINN knowledge for the maintainer protocol (``python -m parity_tracer dose-experiments``), as data.
 
 Which branch a checkout is (its layout), and for each branch and flow the exact steps that drive the branch's own
-code: the ``params.cfg`` settings, the functions called and the modules imported (the branches' own drivers: legacy ``ptycho/train.py`` + ``dose.py``, main's grid-lines workflow). The launcher
+code: the ``params.cfg`` settings, the functions called and the modules imported (the branches' own drivers:
+legacy ``ptycho/train.py`` + ``dose.py``, main's grid-lines workflow). The launcher
 (``parity_tracer.protocol.launch``) interprets these steps in the traced child; nothing here imports PtychoPINN.
 
 A step is a tuple:
@@ -63,7 +64,8 @@ def loss_weights(loss_fn):
 
 
 def dose_cfg(p):
-    """``dose.init(nphotons, loss_fn)`` followed by ``dose.execute``'s writes (legacy ``dose.py``), sized by the knobs."""
+    """``dose.init(nphotons, loss_fn)`` followed by ``dose.execute``'s writes (legacy ``dose.py``), sized by the
+    knobs."""
     cfg = {"positions.provided": False, "data_source": "lines", "set_phi": False, "nepochs": p["nepochs"],
            "offset": 4, "max_position_jitter": 10, "output_prefix": "lines2", "gridsize": p["gridsize"],
            "n_filters_scale": 2, "object.big": True, "intensity_scale.trainable": True, "probe.trainable": False,
